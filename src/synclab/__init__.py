@@ -1,0 +1,3 @@
+"""synclab: measure what locks do (and what their absence costs) in Python."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,107 @@
+"""Results as frozen data, their summary, and the versioned result.json written atomically."""
+
+import json
+import os
+import statistics
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from .outcome import classify
+from .primitives import RawRepeat
+from .spec import ExperimentSpec
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RepeatResult:
+    repeat: int
+    before: int
+    after: Optional[int]
+    expected: int
+    drift: Optional[int]
+    ops_expected: int
+    ops_reported: int
+    ops_done: int
+    failed_workers: int
+    wall_s: float
+    work_s: Optional[float]
+    ops_per_s: Optional[float]
+    outcome: str
+
+
+def judge(repeat: int, spec: ExperimentSpec, raw: RawRepeat) -> RepeatResult:
+    """Turn what a repeat left behind into a classified result."""
+    outcome = classify(
+        expected=spec.expected,
+        after=raw.after,
+        ops_expected=spec.ops_expected,
+        ops_reported=raw.ops_reported,
+        ops_done=raw.ops_done,
+        failed_workers=raw.failed_workers,
+        timed_out=raw.timed_out,
+    )
+    rate = raw.ops_done / raw.work_s if raw.work_s and raw.ops_done else None
+    return RepeatResult(
+        repeat=repeat,
+        before=raw.before,
+        after=raw.after,
+        expected=spec.expected,
+        drift=None if raw.after is None else raw.after - spec.expected,
+        ops_expected=spec.ops_expected,
+        ops_reported=raw.ops_reported,
+        ops_done=raw.ops_done,
+        failed_workers=raw.failed_workers,
+        wall_s=round(raw.wall_s, 6),
+        work_s=None if raw.work_s is None else round(raw.work_s, 6),
+        ops_per_s=None if rate is None else round(rate, 1),
+        outcome=outcome,
+    )
+
+
+def summarize(runs: Sequence[RepeatResult]) -> Dict[str, Any]:
+    """Counts per outcome and the spread of drift and throughput over the repeats that have them."""
+    outcomes: Dict[str, int] = {}
+    for run in runs:
+        outcomes[run.outcome] = outcomes.get(run.outcome, 0) + 1
+    drifts = [run.drift for run in runs if run.drift is not None and run.outcome in ("consistent", "lost_updates")]
+    rates = [run.ops_per_s for run in runs if run.ops_per_s is not None]
+    return {
+        "repeats": len(runs),
+        "outcomes": outcomes,
+        "drift_mean": round(statistics.fmean(drifts), 3) if drifts else None,
+        "drift_stdev": round(statistics.stdev(drifts), 3) if len(drifts) > 1 else None,
+        "drift_min": min(drifts) if drifts else None,
+        "drift_max": max(drifts) if drifts else None,
+        "ops_per_s_median": round(statistics.median(rates), 1) if rates else None,
+    }
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    spec: ExperimentSpec
+    runs: List[RepeatResult]
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "config": self.spec.to_dict(),
+            "runs": [asdict(run) for run in self.runs],
+            "summary": summarize(self.runs),
+        }
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON next to its destination, then rename: a reader never sees half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

@@ -1,0 +1,24 @@
+"""Run an experiment: validate it, run its repeats one after another, classify each.
+
+This is the whole of the measuring side. It depends on the standard library only, knows
+nothing of Hydra or logging, and reports each repeat through a callback as it finishes.
+"""
+
+from typing import Callable, List, Optional
+
+from .primitives import run_repeat
+from .results import ExperimentResult, RepeatResult, judge
+from .spec import ExperimentSpec, validate
+
+OnRepeat = Callable[[RepeatResult], None]
+
+
+def run_experiment(spec: ExperimentSpec, on_repeat: Optional[OnRepeat] = None) -> ExperimentResult:
+    validate(spec)
+    runs: List[RepeatResult] = []
+    for index in range(spec.repeats):
+        result = judge(index, spec, run_repeat(spec))
+        runs.append(result)
+        if on_repeat is not None:
+            on_repeat(result)
+    return ExperimentResult(spec, runs)

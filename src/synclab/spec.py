@@ -1,0 +1,126 @@
+"""The experiment as plain, frozen data, and the checks it must pass before anything starts.
+
+Standard library only and Python 3.8 compatible: this is what workers receive, under any
+start method and (later) inside other interpreters, so it must carry no Hydra or OmegaConf.
+"""
+
+import math
+import multiprocessing
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List, Optional
+
+PRIMITIVES = ("thread", "process", "pool")
+LOCKS = ("none", "explicit", "decorator", "context")
+DIRECTIONS = ("both", "deposit")
+SHARINGS = ("passed", "inherited")
+
+# The balance lives in a multiprocessing.Value('i', ...), a C int, as in the notebook.
+SHARED_INT_MIN = -(2**31)
+SHARED_INT_MAX = 2**31 - 1
+MAX_WORKERS = 512
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message is one line naming the key."""
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """Everything one experiment needs, resolved: no interpolation, no references."""
+
+    primitive: str = "process"
+    lock: str = "none"
+    workers: int = 2
+    times: int = 100_000
+    amount: int = 1
+    initial: int = 0
+    sleep: float = 0.0
+    repeats: int = 3
+    start_method: Optional[str] = None
+    timeout_s: float = 60.0
+    direction: str = "both"
+    sharing: str = "passed"
+
+    @property
+    def depositors(self) -> int:
+        return self.workers if self.direction == "deposit" else (self.workers + 1) // 2
+
+    @property
+    def withdrawers(self) -> int:
+        return self.workers - self.depositors
+
+    @property
+    def expected(self) -> int:
+        """The balance every repeat must end with if no update is lost."""
+        return self.initial + (self.depositors - self.withdrawers) * self.times * self.amount
+
+    @property
+    def ops_expected(self) -> int:
+        return self.workers * self.times
+
+    def signed_amounts(self) -> List[int]:
+        """One signed amount per worker: depositors first, then withdrawers."""
+        return [self.amount] * self.depositors + [-self.amount] * self.withdrawers
+
+    def to_dict(self) -> Dict[str, Any]:
+        return asdict(self)
+
+
+def _choice(key: str, value: Any, allowed: "tuple[str, ...] | list[str]") -> None:
+    if value not in allowed:
+        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
+
+
+def _at_least(key: str, value: Any, low: float, kind: type = int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
+        raise ConfigError(f"{key}: expected {'a number' if kind is float else 'an integer'}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key}: must be a finite number, got {value!r}")
+    if value < low:
+        raise ConfigError(f"{key}: must be >= {low:g}, got {value!r}")
+
+
+def reachable_range(spec: ExperimentSpec) -> "tuple[int, int]":
+    """The lowest and highest balance any interleaving can produce.
+
+    A lost update only ever drops some operations, so the balance stays between
+    'every withdrawal landed, no deposit did' and the reverse.
+    """
+    deposits = spec.depositors * spec.times * spec.amount
+    withdrawals = spec.withdrawers * spec.times * spec.amount
+    return spec.initial - withdrawals, spec.initial + deposits
+
+
+def validate(spec: ExperimentSpec) -> ExperimentSpec:
+    """Raise ConfigError for the first value that cannot run; return the spec unchanged."""
+    _choice("primitive", spec.primitive, PRIMITIVES)
+    _choice("lock", spec.lock, LOCKS)
+    _choice("direction", spec.direction, DIRECTIONS)
+    _choice("sharing", spec.sharing, SHARINGS)
+    _at_least("workers", spec.workers, 1)
+    if spec.workers > MAX_WORKERS:
+        raise ConfigError(f"workers: must be <= {MAX_WORKERS}, got {spec.workers}")
+    _at_least("times", spec.times, 1)
+    _at_least("amount", spec.amount, 1)
+    _at_least("repeats", spec.repeats, 1)
+    _at_least("sleep", spec.sleep, 0, float)
+    _at_least("timeout_s", spec.timeout_s, 0, float)
+    if spec.timeout_s <= 0:
+        raise ConfigError(f"timeout_s: must be > 0, got {spec.timeout_s!r}")
+    if isinstance(spec.initial, bool) or not isinstance(spec.initial, int):
+        raise ConfigError(f"initial: expected an integer, got {spec.initial!r}")
+    available = multiprocessing.get_all_start_methods()
+    if spec.start_method is not None and spec.start_method not in available:
+        raise ConfigError(
+            f"start_method: {spec.start_method!r} is not available here; use null or one of {', '.join(available)}"
+        )
+    if spec.sharing == "inherited" and spec.primitive != "pool":
+        raise ConfigError("sharing: 'inherited' (the notebook's module-level Value) applies only to primitive=pool")
+    if spec.primitive != "thread":
+        low, high = reachable_range(spec)
+        if low < SHARED_INT_MIN or high > SHARED_INT_MAX:
+            raise ConfigError(
+                f"initial/amount/times/workers: the balance can reach [{low}, {high}], outside the shared C int "
+                f"[{SHARED_INT_MIN}, {SHARED_INT_MAX}]"
+            )
+    return spec
