@@ -1,0 +1,17 @@
+"""Run a synclab experiment.
+
+    python run.py                                   # the default experiment
+    python run.py lock=decorator workers=4          # with overrides
+    python run.py +experiment=pool_race             # a named preset from experiments/
+    python run.py -m lock=none,explicit workers=2,4 # a sweep
+    python run.py --help                            # every setting and its options
+"""
+
+from pathlib import Path
+
+if __name__ == "__main__":
+    # Imports stay under the guard: spawned workers re-import this file as __mp_main__
+    # and must not pay for Hydra.
+    from synclab.app import launch
+
+    launch(Path(__file__).resolve().parent / "conf")

@@ -1,0 +1,101 @@
+"""The Hydra application: compose a config, run it through the runner, file the results.
+
+Everything Hydra-specific stays here and in config.py; the runner receives a frozen spec.
+"""
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any, Dict, NoReturn, Optional
+
+from hydra.core.hydra_config import HydraConfig
+from loguru import logger
+from omegaconf import DictConfig
+
+from . import __version__
+from .config import describe_error, to_spec
+from .env import capture
+from .logs import job_log, setup_console
+from .results import RepeatResult, write_json_atomic
+from .runner import run_experiment
+from .spec import ConfigError, validate
+from .table import format_repeats
+
+RESULT = "result.json"
+ENV = "env.json"
+LOG = "run.log"
+EXIT_CONFIG = 2
+
+
+def _log_repeat(run: RepeatResult) -> None:
+    drift = "-" if run.drift is None else f"{run.drift:+d}"
+    logger.info(
+        f"repeat {run.repeat}: before={run.before} after={run.after} expected={run.expected} "
+        f"drift={drift} ops={run.ops_done}/{run.ops_expected} work_s={run.work_s} outcome={run.outcome}"
+    )
+
+
+def _discard(out: Path) -> None:
+    """Remove a job directory that holds nothing but Hydra's record: a refused config leaves no output."""
+    if out.is_dir() and {p.name for p in out.iterdir()} <= {".hydra"}:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def run_job(cfg: DictConfig) -> Dict[str, Any]:
+    """One Hydra job: validate, run every repeat, write env.json, result.json and the log."""
+    out = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        spec = validate(to_spec(cfg))
+        if (out / RESULT).exists():
+            raise ConfigError(f"hydra.run.dir: {out} already holds a {RESULT}; refusing to overwrite it")
+    except ConfigError:
+        _discard(out)
+        raise
+    with job_log(out / LOG):
+        logger.info(
+            f"synclab {__version__}: primitive={spec.primitive} lock={spec.lock} workers={spec.workers} "
+            f"times={spec.times} amount={spec.amount} initial={spec.initial} sleep={spec.sleep} "
+            f"repeats={spec.repeats} start_method={spec.start_method} -> {out}"
+        )
+        write_json_atomic(out / ENV, capture(spec.start_method))
+        result = run_experiment(spec, on_repeat=_log_repeat)
+        data = result.to_dict()
+        write_json_atomic(out / RESULT, data)
+        logger.info(f"outcomes: {data['summary']['outcomes']}")
+    print(format_repeats(result.runs), flush=True)
+    return data
+
+
+def _config_exit(message: str) -> "NoReturn":
+    sys.stderr.write(f"synclab: configuration error: {message}\n")
+    sys.exit(EXIT_CONFIG)
+
+
+def _hydra_task(cfg: DictConfig) -> Dict[str, Any]:
+    # A SystemExit passes through Hydra's job runner untouched, so a refused config stops
+    # here with its one line, before Hydra adds a report of its own.
+    try:
+        return run_job(cfg)
+    except ConfigError as error:
+        _config_exit(str(error))
+
+
+def launch(config_dir: Path, argv: Optional[list] = None) -> None:
+    """Run Hydra's command line on ``config_dir``; turn configuration errors into one line and exit 2."""
+    import hydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's multi-line report
+    if argv is not None:
+        sys.argv = [sys.argv[0], *argv]
+    setup_console()
+    entry = hydra.main(version_base="1.3", config_path=str(config_dir), config_name="config")(_hydra_task)
+    try:
+        entry()
+    except (HydraException, OmegaConfBaseException) as error:
+        if full_error:
+            raise
+        _config_exit(describe_error(error))

@@ -1,0 +1,85 @@
+"""Hydra's side of an experiment: the structured config schema, its conversion to a plain
+ExperimentSpec, and one-line messages for everything that can be wrong in a configuration.
+
+The schema lives in Hydra's ConfigStore, so a misspelt key or a value of the wrong type fails
+at composition, before an output directory exists.
+"""
+
+import re
+from dataclasses import dataclass, field, fields
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+from hydra.errors import MissingConfigException
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .spec import ExperimentSpec
+
+
+@dataclass
+class PrimitiveConf:
+    name: str = MISSING
+
+
+@dataclass
+class LockConf:
+    name: str = MISSING
+
+
+@dataclass
+class SynclabConf:
+    """Top-level keys; the comments in conf/config.yaml say what each one means."""
+
+    primitive: PrimitiveConf = field(default_factory=PrimitiveConf)
+    lock: LockConf = field(default_factory=LockConf)
+    workers: int = 2
+    times: int = 100_000
+    amount: int = 1
+    initial: int = 0
+    sleep: float = 0.0
+    repeats: int = 3
+    start_method: Optional[str] = None
+    timeout_s: float = 60.0
+    direction: str = "both"
+    sharing: str = "passed"
+
+
+def register() -> None:
+    ConfigStore.instance().store(name="synclab_schema", node=SynclabConf)
+
+
+register()
+
+_SPEC_KEYS = [f.name for f in fields(ExperimentSpec) if f.name not in ("primitive", "lock")]
+
+
+def to_spec(cfg: DictConfig) -> ExperimentSpec:
+    """The resolved, frozen spec that workers receive: no Hydra object crosses a process."""
+    plain: Any = OmegaConf.to_container(cfg, resolve=True)
+    return ExperimentSpec(
+        primitive=plain["primitive"]["name"],
+        lock=plain["lock"]["name"],
+        **{key: plain[key] for key in _SPEC_KEYS},
+    )
+
+
+def describe_error(error: BaseException) -> str:
+    """One line naming the key and what is allowed, for any Hydra or OmegaConf error."""
+    for exc in (error, error.__cause__, error.__context__):
+        if isinstance(exc, MissingConfigException) and exc.options is not None and exc.missing_cfg_file:
+            group, _, name = exc.missing_cfg_file.rpartition("/")
+            label = "experiment" if group == "experiment" else group or "config"
+            return f"{label}: unknown option {name!r}; choose from {', '.join(sorted(exc.options))}"
+    for exc in (error.__cause__, error.__context__, error):
+        if isinstance(exc, OmegaConfBaseException):
+            key = getattr(exc, "full_key", None) or ""
+            message = str(getattr(exc, "msg", None) or exc).splitlines()[0]
+            if "not in struct" in message or "Key '" in message and "not" in message:
+                return f"{key or 'key'}: not a synclab setting (see python run.py --help)"
+            return f"{key}: {message}" if key else message
+    text = " ".join(str(error).split())
+    match = re.search(r"Could not override '([^']+)'", text)
+    if match:
+        return f"{match.group(1)}: not a synclab setting (see python run.py --help)"
+    return text
