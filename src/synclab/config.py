@@ -28,6 +28,17 @@ class LockConf:
 
 
 @dataclass
+class GradesConf:
+    """Per-outcome grade overrides; null keeps the default for the experiment's lock."""
+
+    consistent: Optional[str] = None
+    lost_updates: Optional[str] = None
+    not_shared: Optional[str] = None
+    incomplete: Optional[str] = None
+    timeout: Optional[str] = None
+
+
+@dataclass
 class SynclabConf:
     """Top-level keys; the comments in conf/config.yaml say what each one means."""
 
@@ -43,6 +54,7 @@ class SynclabConf:
     timeout_s: float = 60.0
     direction: str = "both"
     sharing: str = "passed"
+    grades: GradesConf = field(default_factory=GradesConf)
 
 
 def register() -> None:
@@ -57,11 +69,9 @@ _SPEC_KEYS = [f.name for f in fields(ExperimentSpec) if f.name not in ("primitiv
 def to_spec(cfg: DictConfig) -> ExperimentSpec:
     """The resolved, frozen spec that workers receive: no Hydra object crosses a process."""
     plain: Any = OmegaConf.to_container(cfg, resolve=True)
-    return ExperimentSpec(
-        primitive=plain["primitive"]["name"],
-        lock=plain["lock"]["name"],
-        **{key: plain[key] for key in _SPEC_KEYS},
-    )
+    values = {key: plain[key] for key in _SPEC_KEYS}
+    values["grades"] = {k: v for k, v in values["grades"].items() if v is not None} or None
+    return ExperimentSpec(primitive=plain["primitive"]["name"], lock=plain["lock"]["name"], **values)
 
 
 def describe_error(error: BaseException) -> str:

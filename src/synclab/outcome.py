@@ -9,9 +9,14 @@ each later question only makes sense once the earlier ones are answered:
 - ``consistent``: all work landed, and the balance is exactly what it must be.
 """
 
-from typing import Optional
+from typing import Mapping, Optional
 
 OUTCOMES = ("consistent", "lost_updates", "not_shared", "incomplete", "timeout")
+
+# Grades, as a concurrency stress harness grades: an acceptable outcome is allowed, an
+# interesting one is allowed and worth showing (an expected race), a forbidden one means
+# the experiment, the lock or the harness is broken.
+GRADES = ("acceptable", "interesting", "forbidden")
 
 
 def classify(
@@ -31,3 +36,19 @@ def classify(
     if ops_done != ops_reported:
         return "not_shared"
     return "consistent" if after == expected else "lost_updates"
+
+
+def default_grades(lock: str) -> "dict[str, str]":
+    """With a lock only ``consistent`` is allowed; without one a lost update is the point."""
+    grades = {outcome: "forbidden" for outcome in OUTCOMES}
+    grades["consistent"] = "acceptable"
+    if lock == "none":
+        grades["lost_updates"] = "interesting"
+    return grades
+
+
+def grade_table(lock: str, overrides: Optional[Mapping[str, str]] = None) -> "dict[str, str]":
+    """The grade of every outcome for an experiment: the defaults, then a preset's overrides."""
+    grades = default_grades(lock)
+    grades.update(overrides or {})
+    return grades

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-from .outcome import classify
+from .outcome import classify, grade_table
 from .primitives import RawRepeat
 from .spec import ExperimentSpec
 
@@ -30,6 +30,7 @@ class RepeatResult:
     work_s: Optional[float]
     ops_per_s: Optional[float]
     outcome: str
+    grade: str
 
 
 def judge(repeat: int, spec: ExperimentSpec, raw: RawRepeat) -> RepeatResult:
@@ -58,19 +59,24 @@ def judge(repeat: int, spec: ExperimentSpec, raw: RawRepeat) -> RepeatResult:
         work_s=None if raw.work_s is None else round(raw.work_s, 6),
         ops_per_s=None if rate is None else round(rate, 1),
         outcome=outcome,
+        grade=grade_table(spec.lock, spec.grades)[outcome],
     )
 
 
 def summarize(runs: Sequence[RepeatResult]) -> Dict[str, Any]:
     """Counts per outcome and the spread of drift and throughput over the repeats that have them."""
     outcomes: Dict[str, int] = {}
+    grades: Dict[str, int] = {}
     for run in runs:
         outcomes[run.outcome] = outcomes.get(run.outcome, 0) + 1
+        grades[run.grade] = grades.get(run.grade, 0) + 1
     drifts = [run.drift for run in runs if run.drift is not None and run.outcome in ("consistent", "lost_updates")]
     rates = [run.ops_per_s for run in runs if run.ops_per_s is not None]
     return {
         "repeats": len(runs),
         "outcomes": outcomes,
+        "grades": grades,
+        "forbidden": sorted({run.outcome for run in runs if run.grade == "forbidden"}),
         "drift_mean": round(statistics.fmean(drifts), 3) if drifts else None,
         "drift_stdev": round(statistics.stdev(drifts), 3) if len(drifts) > 1 else None,
         "drift_min": min(drifts) if drifts else None,
@@ -88,6 +94,7 @@ class ExperimentResult:
         return {
             "schema_version": SCHEMA_VERSION,
             "config": self.spec.to_dict(),
+            "grading": grade_table(self.spec.lock, self.spec.grades),
             "runs": [asdict(run) for run in self.runs],
             "summary": summarize(self.runs),
         }

@@ -9,6 +9,8 @@ import multiprocessing
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional
 
+from .outcome import GRADES, OUTCOMES
+
 PRIMITIVES = ("thread", "process", "pool")
 LOCKS = ("none", "explicit", "decorator", "context")
 DIRECTIONS = ("both", "deposit")
@@ -40,6 +42,8 @@ class ExperimentSpec:
     timeout_s: float = 60.0
     direction: str = "both"
     sharing: str = "passed"
+    # outcome -> grade overrides; the defaults follow from the lock (outcome.default_grades)
+    grades: Optional[Dict[str, str]] = None
 
     @property
     def depositors(self) -> int:
@@ -97,6 +101,9 @@ def validate(spec: ExperimentSpec) -> ExperimentSpec:
     _choice("lock", spec.lock, LOCKS)
     _choice("direction", spec.direction, DIRECTIONS)
     _choice("sharing", spec.sharing, SHARINGS)
+    for outcome, grade in (spec.grades or {}).items():
+        _choice("grades", outcome, OUTCOMES)
+        _choice(f"grades.{outcome}", grade, GRADES)
     _at_least("workers", spec.workers, 1)
     if spec.workers > MAX_WORKERS:
         raise ConfigError(f"workers: must be <= {MAX_WORKERS}, got {spec.workers}")
