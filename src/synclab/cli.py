@@ -1,0 +1,43 @@
+"""The ``synclab`` command: tools that work on runs already on disk (and ``python -m synclab``).
+
+Experiments themselves run through Hydra (``python run.py``); each subcommand here lives in
+its own module and is imported only when it is asked for, so the command starts quickly.
+"""
+
+import argparse
+import importlib
+import sys
+from typing import List, Optional
+
+from . import __version__
+
+# subcommand -> (module, one-line help). Each module provides add_arguments(parser) and run(args) -> int.
+COMMANDS = {}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="synclab", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"synclab {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, description=help_text)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv and argv[0] in COMMANDS:
+        module = importlib.import_module(f"synclab.{COMMANDS[argv[0]][0]}")
+        sub = argparse.ArgumentParser(prog=f"synclab {argv[0]}", description=COMMANDS[argv[0]][1])
+        module.add_arguments(sub)
+        return int(module.run(sub.parse_args(argv[1:])) or 0)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
