@@ -55,6 +55,9 @@ class SynclabConf:
     direction: str = "both"
     sharing: str = "passed"
     grades: GradesConf = field(default_factory=GradesConf)
+    increment: Optional[str] = None
+    switch_interval: Optional[float] = None
+    python: Optional[str] = None
 
 
 def register() -> None:

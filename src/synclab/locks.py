@@ -1,4 +1,4 @@
-"""Lock objects for each lock style, made to match the primitive.
+"""Lock objects for each lock style, made to match the primitive, and the code shape each uses.
 
 Locks are created inside a run, never at import time: a module-level threading.Lock
 cannot be pickled, and a module-level multiprocessing lock would be shared by accident.
@@ -6,7 +6,20 @@ cannot be pickled, and a module-level multiprocessing lock would be shared by ac
 
 import threading
 from contextlib import ContextDecorator
-from typing import Any, Optional
+from typing import Any, Callable, Optional, Tuple
+
+# lock style -> how the loop uses it (see loops.py)
+CODE_SHAPE = {
+    "none": "none",
+    "explicit": "explicit",
+    "decorator": "decorator",
+    "context": "context",
+    "rlock": "explicit",
+    "semaphore": "explicit",
+    "value_lock": "explicit",
+    "manager": "explicit",
+    "local_sum": "local_sum",
+}
 
 
 class SimpleLock(ContextDecorator):
@@ -30,15 +43,37 @@ class SimpleLock(ContextDecorator):
         self.lock = state["lock"]
 
 
-def make_lock(style: str, primitive: str, context: Any = None) -> Optional[Any]:
-    """The lock object a worker's loop uses for ``style``, or None for ``none``.
+def _nothing() -> None:
+    return None
 
-    ``context`` is the multiprocessing context for process primitives; threads get a
-    threading.Lock, as the notebook's thread example does.
+
+def make_lock(style: str, context: Any = None, shared: Any = None) -> Tuple[Optional[Any], Callable[[], None]]:
+    """The lock a worker's loop uses for ``style`` and a function that releases its resources.
+
+    ``context`` is the multiprocessing context for process primitives, None for threads
+    (which get threading locks, as the notebook's thread example does). ``shared`` is the
+    multiprocessing.Value whose built-in lock ``value_lock`` uses.
     """
     if style == "none":
+        return None, _nothing
+    if style == "value_lock":
+        return shared.get_lock(), _nothing
+    if style == "manager":
+        manager = context.Manager()
+        return manager.Lock(), manager.shutdown
+    source = threading if context is None else context
+    if style == "rlock":
+        return source.RLock(), _nothing
+    if style == "semaphore":
+        return source.Semaphore(1), _nothing
+    raw = source.Lock()
+    return (SimpleLock(raw) if style in ("decorator", "context") else raw), _nothing
+
+
+def make_async_lock(style: str) -> Optional[Any]:
+    """asyncio's counterpart, created inside the running event loop (3.8 binds it there)."""
+    import asyncio
+
+    if style == "none":
         return None
-    raw = threading.Lock() if primitive == "thread" else context.Lock()
-    if style in ("decorator", "context"):
-        return SimpleLock(raw)
-    return raw
+    return asyncio.Semaphore(1) if style == "semaphore" else asyncio.Lock()

@@ -1,68 +1,120 @@
-"""The measured loops, written out for each (shape, lock style, sleep) as plain source.
+"""The measured loops, written out for each configuration as plain source.
 
 Like timeit's template, each loop is generated so that its body carries the operation and
 its lock and nothing else: no per-operation branch on the lock style, no config lookup, no
 counter. Counting and timing happen around the loop, never inside it.
 
-Shapes (the statement that updates the balance):
-- ``inplace``: ``balance += amount`` on a module global (the notebook's thread example);
-- ``read_modify_write``: ``shared.value = shared.value + amount`` (the notebook's processes).
-``call_per_op`` wraps the statement in a function called once per operation, as the
-notebook's pool example does with ``deposit(amount)``; the decorator lock always needs one.
+Where the balance lives (``target``):
+- ``global``: ``balance``, a module global of the loop's namespace (threads, asyncio tasks);
+- ``value``: ``shared.value``, a multiprocessing.Value (processes, pools).
+Increment shapes (the statement that updates it):
+- ``inplace``: ``balance += amount`` (the notebook's thread example);
+- ``read_modify_write``: ``balance = balance + amount`` (the notebook's processes);
+- ``read_call_write``: ``balance = balance + pass_through(amount)``: a call between the read
+  and the write, where an interpreter may switch threads (an ``await`` for asyncio).
+Lock code shapes: ``none``, ``explicit`` (acquire/release), ``context`` (``with``),
+``decorator`` (a ContextDecorator around an update function), ``local_sum`` (no lock per
+operation: a private sum, added to the balance once at the end under the lock).
+``call_per_op`` wraps the update in a function called once per operation, as the notebook's
+pool example does with ``deposit(amount)``.
 """
 
 import time
-from typing import Any, Callable, Dict
+import types
+from typing import Any, Callable, Dict, List
 
-STATEMENTS = {
-    "inplace": "balance += amount",
-    "read_modify_write": "shared.value = shared.value + amount",
-}
+TARGETS = {"global": "balance", "value": "shared.value"}
+SHAPES = ("inplace", "read_modify_write", "read_call_write")
+CODE_SHAPES = ("none", "explicit", "context", "decorator", "local_sum")
 
 
-def _indent(lines: "list[str]", depth: int) -> "list[str]":
+def statement(target: str, shape: str, is_async: bool = False) -> str:
+    name = TARGETS[target]
+    if shape == "inplace":
+        return f"{name} += amount"
+    if shape == "read_modify_write":
+        return f"{name} = {name} + amount"
+    call = "await pass_through(amount)" if is_async else "pass_through(amount)"
+    return f"{name} = {name} + {call}"
+
+
+def _indent(lines: List[str], depth: int = 1) -> List[str]:
     return ["    " * depth + line for line in lines]
 
 
-def _locked(statement: str, lock_style: str) -> "list[str]":
-    """The statement with the lock taken around it (the decorator lock wraps a function instead)."""
-    if lock_style == "explicit":
-        return ["lock.acquire()", statement, "lock.release()"]
-    if lock_style == "context":
-        return ["with lock:", "    " + statement]
-    return [statement]
+def _locked(body: List[str], code_shape: str, is_async: bool) -> List[str]:
+    """``body`` with the lock taken around it (the decorator lock wraps a function instead)."""
+    if code_shape == "explicit":
+        return ["await lock.acquire()" if is_async else "lock.acquire()"] + body + ["lock.release()"]
+    if code_shape == "context":
+        return ["async with lock:" if is_async else "with lock:"] + _indent(body)
+    return body
 
 
-def loop_source(shape: str, lock_style: str, call_per_op: bool, sleep: bool) -> str:
+def loop_source(
+    target: str, shape: str, code_shape: str, call_per_op: bool, sleep: bool, is_async: bool = False
+) -> str:
     """Source of ``loop(n, amount)`` (and of ``update``/``op`` when an operation is a call)."""
-    statement = STATEMENTS[shape]
-    declare = ["global balance"] if shape == "inplace" else []
-    lines: "list[str]" = []
-    if call_per_op or lock_style == "decorator":
-        inner = [statement] if lock_style == "decorator" else _locked(statement, lock_style)
-        lines += ["def update(amount):"] + _indent(declare + inner, 1)
-        lines += ["op = lock(update)" if lock_style == "decorator" else "op = update", ""]
-        body = ["op(amount)"]
-        declare = []
+    define = "async def" if is_async else "def"
+    declare = ["global balance"] if target == "global" else []
+    lines: List[str] = []
+    if code_shape == "local_sum":
+        body = ["local += amount"]
+        final = _locked([f"{TARGETS[target]} = {TARGETS[target]} + local"], "explicit", is_async)
+        pre_loop = ["local = 0"]
     else:
-        body = _locked(statement, lock_style)
-    pre = ["sleep(pause)"] if sleep else []
-    lines += ["def loop(n, amount):"] + _indent(declare, 1)
-    lines += _indent(["for _ in range(n):"], 1) + _indent(pre + body, 2)
+        update = [statement(target, shape, is_async)]
+        final, pre_loop = [], []
+        if call_per_op or code_shape == "decorator":
+            inner = update if code_shape == "decorator" else _locked(update, code_shape, is_async)
+            lines += [f"{define} update(amount):"] + _indent(declare + inner)
+            lines += ["op = lock(update)" if code_shape == "decorator" else "op = update", ""]
+            body = ["await op(amount)" if is_async else "op(amount)"]
+            declare = []
+        else:
+            body = _locked(update, code_shape, is_async)
+    if sleep:
+        body = ["await async_sleep(pause)" if is_async else "sleep(pause)"] + body
+    lines += [f"{define} loop(n, amount):"] + _indent(declare + pre_loop + ["for _ in range(n):"])
+    lines += _indent(body, 2) + _indent(final)
     return "\n".join(lines) + "\n"
 
 
+def _pass_through(amount: int) -> int:
+    return amount
+
+
+@types.coroutine
+def _yield_to_loop() -> Any:
+    """What ``asyncio.sleep(0)`` does, without importing asyncio into process workers."""
+    yield
+
+
+async def _async_pass_through(amount: int) -> int:
+    await _yield_to_loop()  # the await between read and write: other tasks run here
+    return amount
+
+
 def build_loop(
-    shape: str, lock_style: str, call_per_op: bool, pause: float, namespace: Dict[str, Any]
-) -> Callable[[int, int], None]:
+    target: str,
+    shape: str,
+    code_shape: str,
+    call_per_op: bool,
+    pause: float,
+    namespace: Dict[str, Any],
+    is_async: bool = False,
+) -> Callable[[int, int], Any]:
     """Compile the loop into ``namespace`` (which holds ``balance`` or ``shared``, and ``lock``).
 
     The namespace becomes the loop's globals, so a thread loop's ``balance`` is
     ``namespace["balance"]`` and every thread given the same namespace shares it.
     """
     namespace.setdefault("lock", None)
-    namespace["sleep"] = time.sleep
-    namespace["pause"] = pause
-    source = loop_source(shape, lock_style, call_per_op, pause > 0)
-    exec(compile(source, f"<synclab loop {shape}/{lock_style}>", "exec"), namespace)
+    namespace.update(sleep=time.sleep, pause=pause, pass_through=_pass_through)
+    if is_async:
+        import asyncio
+
+        namespace.update(async_sleep=asyncio.sleep, pass_through=_async_pass_through)
+    source = loop_source(target, shape, code_shape, call_per_op, pause > 0, is_async)
+    exec(compile(source, f"<synclab loop {target}/{shape}/{code_shape}>", "exec"), namespace)
     return namespace["loop"]

@@ -5,21 +5,26 @@ Each worker compiles its loop before the start barrier, so set-up is never measu
 the barrier a worker runs its loop and then, outside the loop, writes the number of
 operations it completed into a shared array that travels with the balance: if the balance
 never reached a worker, neither does that count, and the parent sees it.
+
+Threads, thread pools and asyncio tasks run inside a host process: a thread cannot be
+killed, a process can, so a repeat that hangs is still stopped at its timeout.
 """
 
 import multiprocessing
 import sys
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .locks import make_lock
+from .locks import CODE_SHAPE, make_async_lock, make_lock
 from .loops import build_loop
 from .spec import ExperimentSpec
 
 # How long to wait for a stopped worker to go before killing it.
 _GRACE_S = 1.0
+Span = Tuple[float, float]
 
 
 @dataclass(frozen=True)
@@ -27,7 +32,7 @@ class RawRepeat:
     """What one repeat left behind, before any judgement."""
 
     before: int
-    after: Optional[int]  # None when the balance could not be read (a thread host that was killed)
+    after: Optional[int]  # None when the balance could not be read (a host that was killed)
     ops_reported: int  # operations the workers said they completed (return value or clean exit)
     ops_done: int  # operations counted in the shared memory the parent reads
     failed_workers: int  # workers that died, raised, or never reported
@@ -36,7 +41,7 @@ class RawRepeat:
     work_s: Optional[float]  # from the release of the workers to the last one's finish
 
 
-def _work_span(stamps: "List[Tuple[float, float]]") -> Optional[float]:
+def _work_span(stamps: "List[Span]") -> Optional[float]:
     finished = [s for s in stamps if s[1] > 0]
     if not finished:
         return None
@@ -47,7 +52,12 @@ def _context(spec: ExperimentSpec) -> Any:
     return multiprocessing.get_context(spec.start_method)
 
 
-def _run_worker(index: int, n: int, amount: int, loop: Any, barrier: Any, timeout: float) -> Tuple[float, float]:
+def _set_switch_interval(spec: ExperimentSpec) -> None:
+    if spec.switch_interval is not None:
+        sys.setswitchinterval(spec.switch_interval)
+
+
+def _run_worker(n: int, amount: int, loop: Any, barrier: Any, timeout: float) -> Span:
     """Wait for the others, run the loop, and return the (start, end) of the measured span."""
     barrier.wait(timeout)
     start = time.perf_counter()
@@ -55,38 +65,96 @@ def _run_worker(index: int, n: int, amount: int, loop: Any, barrier: Any, timeou
     return start, time.perf_counter()
 
 
-# --- threads: run inside a host process, so that a stuck repeat can still be stopped ---------
+def _reap(processes: "List[Any]", grace: float) -> None:
+    """Stop whatever is still running, then make sure every process is joined."""
+    for proc in processes:
+        proc.join(grace)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in processes:
+        proc.join(_GRACE_S)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
 
 
-def _thread_host(spec: ExperimentSpec, conn: Any) -> None:
-    namespace: Dict[str, Any] = {"balance": spec.initial, "lock": make_lock(spec.lock, "thread")}
-    loop = build_loop("inplace", spec.lock, False, spec.sleep, namespace)
+# --- in one process: threads, a thread pool, asyncio tasks -------------------------------------
+
+Report = Tuple[int, int, int, int, int, Optional[float]]  # before, after, reported, done, failed, work_s
+
+
+def _threads_in_host(spec: ExperimentSpec) -> Report:
+    lock, _ = make_lock(spec.lock)
+    namespace: Dict[str, Any] = {"balance": spec.initial, "lock": lock}
+    loop = build_loop("global", spec.shape, CODE_SHAPE[spec.lock], False, spec.sleep, namespace)
     barrier = threading.Barrier(spec.workers)
     counts = [0] * spec.workers
-    stamps = [(0.0, 0.0)] * spec.workers
+    stamps: List[Span] = [(0.0, 0.0)] * spec.workers
 
-    def worker(index: int, amount: int) -> None:
-        stamps[index] = _run_worker(index, spec.times, amount, loop, barrier, spec.timeout_s)
+    def worker(index: int, amount: int) -> int:
+        stamps[index] = _run_worker(spec.times, amount, loop, barrier, spec.timeout_s)
         counts[index] = spec.times
+        return spec.times
 
-    threads = [
-        threading.Thread(target=worker, args=(i, amount), daemon=True)
-        for i, amount in enumerate(spec.signed_amounts())
-    ]
     before = namespace["balance"]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    amounts = spec.signed_amounts()
+    if spec.primitive == "thread_pool":
+        with ThreadPoolExecutor(max_workers=spec.workers) as executor:
+            futures = [executor.submit(worker, i, amount) for i, amount in enumerate(amounts)]
+        reported = sum(f.result() for f in futures if f.exception() is None)
+    else:
+        threads = [threading.Thread(target=worker, args=(i, a), daemon=True) for i, a in enumerate(amounts)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        reported = sum(counts)
+    return before, namespace["balance"], reported, sum(counts), counts.count(0), _work_span(stamps)
+
+
+def _asyncio_in_host(spec: ExperimentSpec) -> Report:
+    import asyncio
+
+    namespace: Dict[str, Any] = {"balance": spec.initial}
+    counts = [0] * spec.workers
+    stamps: List[Span] = [(0.0, 0.0)] * spec.workers
+
+    async def main() -> None:
+        namespace["lock"] = make_async_lock(spec.lock)
+        loop = build_loop("global", spec.shape, CODE_SHAPE[spec.lock], False, spec.sleep, namespace, True)
+        go = asyncio.Event()
+        arrived = [0]
+
+        async def worker(index: int, amount: int) -> None:
+            arrived[0] += 1  # a start barrier: every task is created before any is released
+            if arrived[0] == spec.workers:
+                go.set()
+            await go.wait()
+            start = time.perf_counter()
+            await loop(spec.times, amount)
+            stamps[index] = (start, time.perf_counter())
+            counts[index] = spec.times
+
+        await asyncio.gather(*(worker(i, a) for i, a in enumerate(spec.signed_amounts())), return_exceptions=True)
+
+    before = namespace["balance"]
+    asyncio.run(main())
     done = sum(counts)
-    conn.send((before, namespace["balance"], done, done, counts.count(0), _work_span(stamps)))
+    return before, namespace["balance"], done, done, counts.count(0), _work_span(stamps)
+
+
+def _host(spec: ExperimentSpec, conn: Any) -> None:
+    _set_switch_interval(spec)
+    run = _asyncio_in_host if spec.primitive == "asyncio" else _threads_in_host
+    conn.send(run(spec))
     conn.close()
 
 
-def run_threads(spec: ExperimentSpec) -> RawRepeat:
+def run_in_host(spec: ExperimentSpec) -> RawRepeat:
     ctx = _context(spec)
     receiver, sender = ctx.Pipe(duplex=False)
-    host = ctx.Process(target=_thread_host, args=(spec, sender), daemon=True)
+    host = ctx.Process(target=_host, args=(spec, sender), daemon=True)
     began = time.perf_counter()
     host.start()
     sender.close()
@@ -109,43 +177,40 @@ def run_threads(spec: ExperimentSpec) -> RawRepeat:
 # --- processes: the notebook's Process + Value -------------------------------------------------
 
 
+def _value_loop(spec: ExperimentSpec, shared: Any, lock: Any, call_per_op: bool) -> Callable[[int, int], Any]:
+    namespace = {"shared": shared, "lock": lock}
+    return build_loop("value", spec.shape, CODE_SHAPE[spec.lock], call_per_op, spec.sleep, namespace)
+
+
 def _process_worker(
     index: int, spec: ExperimentSpec, amount: int, shared: Any, lock: Any, barrier: Any, counts: Any, stamps: Any
 ) -> None:
-    loop = build_loop("read_modify_write", spec.lock, False, spec.sleep, {"shared": shared, "lock": lock})
+    _set_switch_interval(spec)
+    loop = _value_loop(spec, shared, lock, False)
     try:
-        start, end = _run_worker(index, spec.times, amount, loop, barrier, spec.timeout_s)
+        start, end = _run_worker(spec.times, amount, loop, barrier, spec.timeout_s)
     except threading.BrokenBarrierError:
         sys.exit(3)  # another worker never arrived; the parent counts this one as failed
     counts[index] = spec.times
     stamps[2 * index], stamps[2 * index + 1] = start, end
 
 
-def _reap(processes: "List[Any]", grace: float) -> None:
-    """Stop whatever is still running, then make sure every process is joined."""
-    for proc in processes:
-        proc.join(grace)
-    for proc in processes:
-        if proc.is_alive():
-            proc.terminate()
-    for proc in processes:
-        proc.join(_GRACE_S)
-        if proc.is_alive():
-            proc.kill()
-            proc.join()
+def _shared_state(ctx: Any, spec: ExperimentSpec) -> Dict[str, Any]:
+    shared = ctx.Value("i", spec.initial)
+    lock, release = make_lock(spec.lock, ctx, shared)
+    return {"shared": shared, "counts": ctx.RawArray("q", spec.workers), "lock": lock, "release": release}
 
 
 def run_processes(spec: ExperimentSpec) -> RawRepeat:
     ctx = _context(spec)
-    shared = ctx.Value("i", spec.initial)
-    counts = ctx.RawArray("q", spec.workers)
+    state = _shared_state(ctx, spec)
+    shared, counts = state["shared"], state["counts"]
     stamps = ctx.RawArray("d", 2 * spec.workers)
-    lock = make_lock(spec.lock, "process", ctx)
     barrier = ctx.Barrier(spec.workers)
     procs = [
         ctx.Process(
             target=_process_worker,
-            args=(i, spec, amount, shared, lock, barrier, counts, stamps),
+            args=(i, spec, amount, shared, state["lock"], barrier, counts, stamps),
             daemon=True,
         )
         for i, amount in enumerate(spec.signed_amounts())
@@ -153,12 +218,15 @@ def run_processes(spec: ExperimentSpec) -> RawRepeat:
     before = shared.value
     began = time.perf_counter()
     deadline = began + spec.timeout_s
-    for proc in procs:
-        proc.start()
-    for proc in procs:
-        proc.join(max(0.0, deadline - time.perf_counter()))
-    timed_out = any(proc.is_alive() for proc in procs)
-    _reap(procs, 0.0)
+    try:
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(max(0.0, deadline - time.perf_counter()))
+        timed_out = any(proc.is_alive() for proc in procs)
+    finally:
+        _reap(procs, 0.0)
+        state["release"]()
     wall = time.perf_counter() - began
     clean = sum(1 for proc in procs if proc.exitcode == 0)
     pairs = [(stamps[2 * i], stamps[2 * i + 1]) for i in range(spec.workers)]
@@ -167,7 +235,7 @@ def run_processes(spec: ExperimentSpec) -> RawRepeat:
     )
 
 
-# --- pools: one depositing Pool and one withdrawing Pool, starmap, as in the notebook ----------
+# --- pools: multiprocessing.Pool (one depositing, one withdrawing) and ProcessPoolExecutor ----
 
 # The notebook's pool example reaches its Value as a module-level global that children
 # inherit through fork. With sharing=inherited the parent fills this before creating the
@@ -176,58 +244,45 @@ _INHERITED: Dict[str, Any] = {}
 _POOL: Dict[str, Any] = {}
 
 
-def _shared_state(ctx: Any, spec: ExperimentSpec) -> Dict[str, Any]:
-    return {
-        "shared": ctx.Value("i", spec.initial),
-        "counts": ctx.RawArray("q", spec.workers),
-        "lock": make_lock(spec.lock, "pool", ctx),
-    }
-
-
 def _pool_init(spec: ExperimentSpec, barrier: Any, state: Optional[Dict[str, Any]]) -> None:
+    _set_switch_interval(spec)
     if state is None:  # sharing=inherited
         if not _INHERITED:
             # What the notebook's module does when a spawned child re-imports it: a fresh Value.
-            _INHERITED.update(_shared_state(multiprocessing, spec))
+            _INHERITED.update(_shared_state(multiprocessing.get_context(), spec))
         state = _INHERITED
-    namespace = {"shared": state["shared"], "lock": state["lock"]}
-    _POOL.update(state, barrier=barrier, loop=build_loop("read_modify_write", spec.lock, True, spec.sleep, namespace))
-    _POOL["timeout"] = spec.timeout_s
+    loop = _value_loop(spec, state["shared"], state["lock"], True)
+    _POOL.update(counts=state["counts"], barrier=barrier, loop=loop, timeout=spec.timeout_s)
 
 
 def _pool_task(index: int, times: int, amount: int) -> Tuple[int, float, float]:
-    start, end = _run_worker(index, times, amount, _POOL["loop"], _POOL["barrier"], _POOL["timeout"])
+    start, end = _run_worker(times, amount, _POOL["loop"], _POOL["barrier"], _POOL["timeout"])
     _POOL["counts"][index] = times
     return times, start, end
 
 
-def run_pools(spec: ExperimentSpec) -> RawRepeat:
-    ctx = _context(spec)
-    state = _shared_state(ctx, spec)
-    if spec.sharing == "inherited":
-        _INHERITED.clear()
-        _INHERITED.update(state)
-    handed = None if spec.sharing == "inherited" else state
-    barrier = ctx.Barrier(spec.workers)
+def _pool_groups(spec: ExperimentSpec) -> "List[List[int]]":
+    if spec.primitive == "process_pool":
+        return [list(range(spec.workers))]
+    return [g for g in (list(range(spec.depositors)), list(range(spec.depositors, spec.workers))) if g]
+
+
+def _run_mp_pools(
+    ctx: Any, spec: ExperimentSpec, groups: "List[List[int]]", initargs: Tuple[Any, ...], deadline: float
+) -> Tuple[List[Tuple[int, float, float]], int, bool]:
     amounts = spec.signed_amounts()
-    groups = [list(range(spec.depositors)), list(range(spec.depositors, spec.workers))]
-    before = state["shared"].value
-    began = time.perf_counter()
-    deadline = began + spec.timeout_s
     pools, pending = [], []
-    for group in (g for g in groups if g):
-        pool = ctx.Pool(len(group), initializer=_pool_init, initargs=(spec, barrier, handed))
+    for group in groups:
+        pool = ctx.Pool(len(group), initializer=_pool_init, initargs=initargs)
         pools.append(pool)
         pending.append(pool.starmap_async(_pool_task, [(i, spec.times, amounts[i]) for i in group], chunksize=1))
     returned: List[Tuple[int, float, float]] = []
-    timed_out = False
-    failed = 0
-    for result, group in zip(pending, (g for g in groups if g)):
+    failed, timed_out = 0, False
+    for result, group in zip(pending, groups):
         try:
             returned += result.get(max(0.0, deadline - time.perf_counter()))
         except multiprocessing.TimeoutError:
-            timed_out = True
-            failed += len(group)
+            timed_out, failed = True, failed + len(group)
         except Exception:  # a task raised (a broken barrier, an error in the loop)
             failed += len(group)
     for pool in pools:
@@ -236,16 +291,59 @@ def run_pools(spec: ExperimentSpec) -> RawRepeat:
         else:
             pool.close()
         pool.join()
-    _INHERITED.clear()
+    return returned, failed, timed_out
+
+
+def _run_executor(
+    ctx: Any, spec: ExperimentSpec, initargs: Tuple[Any, ...], deadline: float
+) -> Tuple[List[Tuple[int, float, float]], int, bool]:
+    executor = ProcessPoolExecutor(spec.workers, mp_context=ctx, initializer=_pool_init, initargs=initargs)
+    amounts = spec.signed_amounts()
+    futures = [executor.submit(_pool_task, i, spec.times, amounts[i]) for i in range(spec.workers)]
+    finished, pending = wait(futures, timeout=max(0.0, deadline - time.perf_counter()))
+    returned = [f.result() for f in finished if f.exception() is None]
+    failed = spec.workers - len(returned)
+    if pending or failed:
+        # A stuck worker cannot be cancelled; stop the executor's processes (3.14 names
+        # this terminate_workers(); before it the process table is the only handle).
+        _reap(list(getattr(executor, "_processes", {}).values()), 0.0)
+    executor.shutdown(wait=True)
+    return returned, failed, bool(pending)
+
+
+def run_pools(spec: ExperimentSpec) -> RawRepeat:
+    ctx = _context(spec)
+    state = _shared_state(ctx, spec)
+    if spec.sharing == "inherited":
+        _INHERITED.clear()
+        _INHERITED.update(state)
+    handed = None if spec.sharing == "inherited" else {k: v for k, v in state.items() if k != "release"}
+    initargs = (spec, ctx.Barrier(spec.workers), handed)
+    before = state["shared"].value
+    began = time.perf_counter()
+    deadline = began + spec.timeout_s
+    try:
+        if spec.primitive == "process_pool":
+            returned, failed, timed_out = _run_executor(ctx, spec, initargs, deadline)
+        else:
+            returned, failed, timed_out = _run_mp_pools(ctx, spec, _pool_groups(spec), initargs, deadline)
+    finally:
+        _INHERITED.clear()
+        state["release"]()
     wall = time.perf_counter() - began
     reported = sum(ops for ops, _, _ in returned)
     span = _work_span([(start, end) for _, start, end in returned])
-    return RawRepeat(
-        before, state["shared"].value, reported, sum(state["counts"]), failed, timed_out, wall, span
-    )
+    return RawRepeat(before, state["shared"].value, reported, sum(state["counts"]), failed, timed_out, wall, span)
 
 
-RUNNERS = {"thread": run_threads, "process": run_processes, "pool": run_pools}
+RUNNERS = {
+    "thread": run_in_host,
+    "thread_pool": run_in_host,
+    "asyncio": run_in_host,
+    "process": run_processes,
+    "pool": run_pools,
+    "process_pool": run_pools,
+}
 
 
 def run_repeat(spec: ExperimentSpec) -> RawRepeat:

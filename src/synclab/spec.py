@@ -11,8 +11,32 @@ from typing import Any, Dict, List, Optional
 
 from .outcome import GRADES, OUTCOMES
 
-PRIMITIVES = ("thread", "process", "pool")
-LOCKS = ("none", "explicit", "decorator", "context")
+# Primitives that run inside one process (a host process, so a stuck repeat can be killed),
+# sharing a module-global int, and those that share a multiprocessing.Value across processes.
+IN_PROCESS = ("thread", "thread_pool", "asyncio")
+CROSS_PROCESS = ("process", "pool", "process_pool")
+PRIMITIVES = IN_PROCESS + CROSS_PROCESS
+LOCKS = ("none", "explicit", "decorator", "context", "rlock", "semaphore", "value_lock", "manager", "local_sum")
+INCREMENTS = ("inplace", "read_modify_write", "read_call_write")
+_THREAD_LOCKS = ("none", "explicit", "decorator", "context", "rlock", "semaphore", "local_sum")
+# Which lock styles make sense for which primitive.
+LOCK_SUPPORT = {
+    "thread": _THREAD_LOCKS,
+    "thread_pool": _THREAD_LOCKS,
+    "asyncio": ("none", "explicit", "context", "semaphore", "local_sum"),
+    "process": LOCKS,
+    "pool": LOCKS,
+    "process_pool": LOCKS,
+}
+# The increment each primitive uses when none is given: the notebook's shape for it.
+DEFAULT_INCREMENT = {
+    "thread": "inplace",
+    "thread_pool": "inplace",
+    "asyncio": "read_call_write",
+    "process": "read_modify_write",
+    "pool": "read_modify_write",
+    "process_pool": "read_modify_write",
+}
 DIRECTIONS = ("both", "deposit")
 SHARINGS = ("passed", "inherited")
 
@@ -44,6 +68,13 @@ class ExperimentSpec:
     sharing: str = "passed"
     # outcome -> grade overrides; the defaults follow from the lock (outcome.default_grades)
     grades: Optional[Dict[str, str]] = None
+    increment: Optional[str] = None  # None: the primitive's notebook shape (DEFAULT_INCREMENT)
+    switch_interval: Optional[float] = None  # sys.setswitchinterval in every process that runs the loop
+    python: Optional[str] = None  # another interpreter (version or path); None: this one
+
+    @property
+    def shape(self) -> str:
+        return self.increment or DEFAULT_INCREMENT[self.primitive]
 
     @property
     def depositors(self) -> int:
@@ -121,9 +152,22 @@ def validate(spec: ExperimentSpec) -> ExperimentSpec:
         raise ConfigError(
             f"start_method: {spec.start_method!r} is not available here; use null or one of {', '.join(available)}"
         )
+    if spec.increment is not None:
+        _choice("increment", spec.increment, INCREMENTS)
+        if spec.lock == "local_sum":
+            raise ConfigError("increment: lock=local_sum adds to a private sum, not the shared balance; leave increment null")
+    if spec.lock not in LOCK_SUPPORT[spec.primitive]:
+        raise ConfigError(
+            f"lock: {spec.lock!r} makes no sense for primitive={spec.primitive}; "
+            f"use one of {', '.join(LOCK_SUPPORT[spec.primitive])}"
+        )
+    if spec.switch_interval is not None:
+        _at_least("switch_interval", spec.switch_interval, 0, float)
+        if spec.switch_interval <= 0:
+            raise ConfigError(f"switch_interval: must be > 0 seconds, got {spec.switch_interval!r}")
     if spec.sharing == "inherited" and spec.primitive != "pool":
         raise ConfigError("sharing: 'inherited' (the notebook's module-level Value) applies only to primitive=pool")
-    if spec.primitive != "thread":
+    if spec.primitive in CROSS_PROCESS:
         low, high = reachable_range(spec)
         if low < SHARED_INT_MIN or high > SHARED_INT_MAX:
             raise ConfigError(
