@@ -18,8 +18,10 @@ from .config import describe_error, to_spec
 from .env import capture
 from .logs import job_log, setup_console
 from .results import RepeatResult, write_json_atomic
+from .interpreters import resolve as resolve_interpreter
+from .remote import run_in_interpreter
 from .runner import run_experiment
-from .spec import ConfigError, validate
+from .spec import ConfigError, ExperimentSpec, validate
 from .table import format_repeats
 
 RESULT = "result.json"
@@ -42,11 +44,19 @@ def _discard(out: Path) -> None:
         shutil.rmtree(out, ignore_errors=True)
 
 
+def _job_env(spec: ExperimentSpec, env: Dict[str, Any]) -> Dict[str, Any]:
+    """The capture of the interpreter that ran the loop, with the switch interval it used."""
+    if spec.switch_interval is not None:
+        env = {**env, "switch_interval": spec.switch_interval}
+    return env
+
+
 def run_job(cfg: DictConfig) -> Dict[str, Any]:
     """One Hydra job: validate, run every repeat, write env.json, result.json and the log."""
     out = Path(HydraConfig.get().runtime.output_dir)
     try:
         spec = validate(to_spec(cfg))
+        python = None if spec.python is None else resolve_interpreter(spec.python).path
         if (out / RESULT).exists():
             raise ConfigError(f"hydra.run.dir: {out} already holds a {RESULT}; refusing to overwrite it")
     except ConfigError:
@@ -58,8 +68,13 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
             f"times={spec.times} amount={spec.amount} initial={spec.initial} sleep={spec.sleep} "
             f"repeats={spec.repeats} start_method={spec.start_method} -> {out}"
         )
-        write_json_atomic(out / ENV, capture(spec.start_method))
-        result = run_experiment(spec, on_repeat=_log_repeat)
+        if python is None:
+            write_json_atomic(out / ENV, _job_env(spec, capture(spec.start_method)))
+            result = run_experiment(spec, on_repeat=_log_repeat)
+        else:
+            logger.info(f"running under {python}")
+            on_env = lambda env: write_json_atomic(out / ENV, _job_env(spec, env))  # noqa: E731
+            result = run_in_interpreter(python, spec, on_repeat=_log_repeat, on_env=on_env)
         data = result.to_dict()
         write_json_atomic(out / RESULT, data)
         logger.info(f"outcomes: {data['summary']['outcomes']}")

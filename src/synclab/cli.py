@@ -12,7 +12,9 @@ from typing import List, Optional
 from . import __version__
 
 # subcommand -> (module, one-line help). Each module provides add_arguments(parser) and run(args) -> int.
-COMMANDS = {}
+COMMANDS = {
+    "interpreters": ("interpreters", "list the Python interpreters an experiment can run under (python=...)"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -60,8 +60,21 @@ class SynclabConf:
     python: Optional[str] = None
 
 
+def _interpreter_versions() -> str:
+    """Sweep values for ``python``: one interpreter per version found, this one first."""
+    from .interpreters import discover
+
+    chosen: "dict[tuple, str]" = {}
+    for found in discover():
+        if found.supported:
+            chosen.setdefault((found.version_tuple[:2], found.free_threaded), found.version)
+    return ",".join(chosen.values())
+
+
 def register() -> None:
     ConfigStore.instance().store(name="synclab_schema", node=SynclabConf)
+    # ${synclab_interpreters:} in a sweep: every usable interpreter on this machine.
+    OmegaConf.register_new_resolver("synclab_interpreters", _interpreter_versions, replace=True)
 
 
 register()
@@ -74,6 +87,9 @@ def to_spec(cfg: DictConfig) -> ExperimentSpec:
     plain: Any = OmegaConf.to_container(cfg, resolve=True)
     values = {key: plain[key] for key in _SPEC_KEYS}
     values["grades"] = {k: v for k, v in values["grades"].items() if v is not None} or None
+    if values["python"] == "3.1":
+        # Hydra reads python=3.10 as the float 3.1; Python 3.1 itself could never run synclab.
+        values["python"] = "3.10"
     return ExperimentSpec(primitive=plain["primitive"]["name"], lock=plain["lock"]["name"], **values)
 
 

@@ -1,0 +1,78 @@
+"""Run an experiment in another interpreter and bring its results back.
+
+The child (``synclab.child``) imports only synclab's standard-library modules, found through
+PYTHONPATH, so the other interpreter needs nothing installed. Every wait is bounded: the
+child is killed once it outlives what its repeats can take.
+"""
+
+import json
+import os
+import subprocess
+import threading
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+from .results import ExperimentResult, RepeatResult
+from .runner import OnRepeat
+from .spec import ConfigError, ExperimentSpec
+
+SOURCE_ROOT = str(Path(__file__).resolve().parent.parent)
+_START_BOUND_S = 60.0  # interpreter start-up and imports, on a slow machine
+
+
+class RemoteError(RuntimeError):
+    """The other interpreter failed in a way that is not a configuration error."""
+
+
+def run_in_interpreter(
+    python: str,
+    spec: ExperimentSpec,
+    on_repeat: Optional[OnRepeat] = None,
+    on_env: Optional[Callable[[Dict[str, Any]], None]] = None,
+) -> ExperimentResult:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (SOURCE_ROOT, env.get("PYTHONPATH")) if p)
+    proc = subprocess.Popen(
+        [python, "-m", "synclab.child"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    bound = _START_BOUND_S + spec.repeats * (spec.timeout_s + 5.0)
+    watchdog = threading.Timer(bound, proc.kill)
+    watchdog.daemon = True
+    watchdog.start()
+    runs: List[RepeatResult] = []
+    ended, error = False, None
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(json.dumps(asdict(spec)))
+        proc.stdin.close()
+        for line in proc.stdout:
+            message = json.loads(line)
+            if "env" in message and on_env is not None:
+                on_env(message["env"])
+            elif "repeat" in message:
+                runs.append(RepeatResult(**message["repeat"]))
+                if on_repeat is not None:
+                    on_repeat(runs[-1])
+            elif "error" in message:
+                error = message["error"]
+            elif "end" in message:
+                ended = True
+        stderr = proc.stderr.read() if proc.stderr else ""
+        proc.wait()
+    finally:
+        watchdog.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if error is not None:
+        raise ConfigError(error)
+    if not ended:
+        tail = " ".join(stderr.strip().splitlines()[-1:]) or f"exit code {proc.returncode}"
+        raise RemoteError(f"the experiment under {python} stopped early: {tail}")
+    return ExperimentResult(replace(spec), runs)
