@@ -14,6 +14,7 @@ from . import __version__
 # subcommand -> (module, one-line help). Each module provides add_arguments(parser) and run(args) -> int.
 COMMANDS = {
     "interpreters": ("interpreters", "list the Python interpreters an experiment can run under (python=...)"),
+    "report": ("report", "summarize runs and sweeps on disk: one row per job; --check fails on forbidden outcomes"),
 }
 
 
