@@ -517,12 +517,20 @@ def format_job(data: Mapping[str, Any], overrides: Sequence[str] = (), path: str
     return to_table(build(path, [row_from_result(data, path, overrides)]))
 
 
+def readable(path: str) -> None:
+    """Give a temporary file (created private) the permissions of an ordinary new file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     """Write next to the destination, then rename: a reader never sees half a summary."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             handle.write(text)
+        readable(tmp)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

@@ -1,0 +1,169 @@
+"""PNG plots of a report. The only module that imports matplotlib, and only when a plot is drawn.
+
+Figures are built with matplotlib's object API on the Agg canvas: no pyplot, no global figure
+state, no display needed. A plot with nothing to show is skipped rather than drawn empty.
+"""
+
+import os
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from .report import Report, readable
+
+OUTCOMES_PNG = "outcomes.png"
+DRIFT_PNG = "drift.png"
+THROUGHPUT_PNG = "throughput.png"
+# Beyond this many configurations a per-configuration plot is unreadable; the summary still has them.
+MAX_CONFIGURATIONS = 150
+
+GRADE_COLOURS = {"acceptable": "#4c9a2a", "interesting": "#f0a202", "forbidden": "#c62828"}
+OUTCOME_HATCHES = {"consistent": "", "lost_updates": "///", "not_shared": "xx", "incomplete": "..", "timeout": "\\\\"}
+
+
+def labels(report: Report) -> List[str]:
+    """One label per row from its swept keys; the job's path where that is not enough to tell rows apart."""
+    names = []
+    for row in report.rows:
+        name = " ".join(f"{key}={row.config.get(key)}" for key in report.keys)
+        names.append(name or row.path)
+    if len(set(names)) < len(names):
+        names = [f"{name} ({row.path})" if name != row.path else name for name, row in zip(names, report.rows)]
+    return names
+
+
+def _figure(rows: int) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(9, max(2.6, 0.34 * rows + 1.4)), layout="constrained")
+
+
+def _save(figure: Any, path: Path) -> Path:
+    """Render to a temporary file beside the destination, then rename."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        figure.savefig(tmp, format="png", dpi=100)
+        readable(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path
+
+
+def outcome_histogram(report: Report, path: Path) -> Optional[Path]:
+    """Stacked bars of outcome counts per configuration, coloured by the grade each outcome got."""
+    rows = report.rows
+    if not rows or len(rows) > MAX_CONFIGURATIONS:
+        return None
+    from matplotlib.patches import Patch
+
+    names = labels(report)
+    figure = _figure(len(rows))
+    axes = figure.add_subplot()
+    positions = list(range(len(rows)))[::-1]  # first row on top
+    left = [0] * len(rows)
+    grades_seen, outcomes_seen = set(), []
+    for outcome in report.outcomes:
+        counts = [row.outcomes.get(outcome, 0) for row in rows]
+        if not any(counts):
+            continue
+        outcomes_seen.append(outcome)
+        colours = []
+        for row in rows:
+            grade = row.outcome_grades.get(outcome, "forbidden")
+            if row.outcomes.get(outcome):
+                grades_seen.add(grade)
+            colours.append(GRADE_COLOURS.get(grade, "#777777"))
+        axes.barh(positions, counts, left=left, color=colours, edgecolor="white",
+                  hatch=OUTCOME_HATCHES.get(outcome, "--"), linewidth=0.6)
+        left = [a + b for a, b in zip(left, counts)]
+    axes.set_yticks(positions, names, fontsize=8)
+    axes.set_xlabel("repeats")
+    axes.set_title("Outcomes per configuration (colour: grade, pattern: outcome)")
+    handles = [Patch(facecolor=GRADE_COLOURS[g], label=g) for g in GRADE_COLOURS if g in grades_seen]
+    handles += [Patch(facecolor="white", edgecolor="#444444", hatch=OUTCOME_HATCHES.get(o, "--"), label=o)
+                for o in outcomes_seen]
+    axes.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _save(figure, path)
+
+
+def drift_plot(report: Report, path: Path) -> Optional[Path]:
+    """One point per repeat: how far each balance ended from what it must be."""
+    rows = report.rows
+    if not rows or len(rows) > MAX_CONFIGURATIONS or not any(row.drifts for row in rows):
+        return None
+    names = labels(report)
+    figure = _figure(len(rows))
+    axes = figure.add_subplot()
+    positions = list(range(len(rows)))[::-1]
+    for position, row in zip(positions, rows):
+        if row.drifts:
+            colour = "#c62828" if row.forbidden else "#1f5fa8"
+            # a small vertical spread keeps equal drifts of different repeats visible side by side
+            count = len(row.drifts)
+            step = min(0.12, 0.6 / max(count - 1, 1))
+            spread = [position + (i - (count - 1) / 2) * step for i in range(count)]
+            axes.scatter(row.drifts, spread, s=16, color=colour, alpha=0.6, zorder=3)
+    axes.axvline(0, color="#888888", linewidth=0.8, zorder=1)
+    axes.set_yticks(positions, names, fontsize=8)
+    axes.set_xlabel("drift (balance after - expected), one point per repeat")
+    axes.set_title("Drift per configuration")
+    axes.grid(axis="x", alpha=0.3)
+    return _save(figure, path)
+
+
+def throughput_series(report: Report) -> Dict[str, List[Tuple[float, float]]]:
+    """Median ops/s against workers, one series per combination of the other swept keys."""
+    if "workers" not in report.keys:
+        return {}
+    others = [key for key in report.keys if key != "workers"]
+    points: Dict[str, Dict[float, List[float]]] = {}
+    for row in report.rows:
+        workers = row.config.get("workers")
+        if row.ops_per_s is None or not isinstance(workers, (int, float)):
+            continue
+        name = " ".join(f"{key}={row.config.get(key)}" for key in others) or "all jobs"
+        points.setdefault(name, {}).setdefault(workers, []).append(row.ops_per_s)
+    return {
+        name: sorted((w, statistics.median(rates)) for w, rates in by_workers.items())
+        for name, by_workers in points.items()
+    }
+
+
+def throughput_plot(report: Report, path: Path) -> Optional[Path]:
+    """Throughput against workers per lock style, when workers was swept."""
+    series = throughput_series(report)
+    if not series or len(series) > 40:
+        return None
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import EngFormatter
+
+    figure = Figure(figsize=(8, 4.8), layout="constrained")
+    axes = figure.add_subplot()
+    for name, points in sorted(series.items()):
+        xs, ys = zip(*points)
+        axes.plot(xs, ys, marker="o", label=name)
+    axes.set_xlabel("workers")
+    axes.set_ylabel("operations per second (median over repeats)")
+    axes.set_title("Throughput against workers")
+    axes.set_xticks(sorted({x for points in series.values() for x, _ in points}))
+    axes.set_ylim(bottom=0)
+    axes.yaxis.set_major_formatter(EngFormatter())
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=8)
+    return _save(figure, path)
+
+
+def draw_all(report: Report, out: "str | os.PathLike[str]") -> List[Path]:
+    """Every plot that has something to show, as PNG files in out; returns the paths written."""
+    out = Path(out)
+    drawn = [
+        outcome_histogram(report, out / OUTCOMES_PNG),
+        drift_plot(report, out / DRIFT_PNG),
+        throughput_plot(report, out / THROUGHPUT_PNG),
+    ]
+    return [path for path in drawn if path is not None]
+
