@@ -13,7 +13,7 @@ from hydra.core.hydra_config import HydraConfig
 from loguru import logger
 from omegaconf import DictConfig
 
-from . import __version__
+from . import __version__, progress
 from .config import describe_error, to_spec
 from .env import capture
 from .logs import job_log, setup_console
@@ -22,6 +22,7 @@ from .interpreters import resolve as resolve_interpreter
 from .remote import run_in_interpreter
 from .runner import run_experiment
 from .spec import ConfigError, ExperimentSpec, validate
+from .report import format_job
 from .table import format_repeats
 
 RESULT = "result.json"
@@ -62,7 +63,8 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
     except ConfigError:
         _discard(out)
         raise
-    with job_log(out / LOG):
+    with job_log(out / LOG), progress.bar("repeats", spec.repeats) as bar:
+        on_repeat = lambda run: (_log_repeat(run), bar.advance())  # noqa: E731
         logger.info(
             f"synclab {__version__}: primitive={spec.primitive} lock={spec.lock} workers={spec.workers} "
             f"times={spec.times} amount={spec.amount} initial={spec.initial} sleep={spec.sleep} "
@@ -70,15 +72,16 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
         )
         if python is None:
             write_json_atomic(out / ENV, _job_env(spec, capture(spec.start_method)))
-            result = run_experiment(spec, on_repeat=_log_repeat)
+            result = run_experiment(spec, on_repeat=on_repeat)
         else:
             logger.info(f"running under {python}")
             on_env = lambda env: write_json_atomic(out / ENV, _job_env(spec, env))  # noqa: E731
-            result = run_in_interpreter(python, spec, on_repeat=_log_repeat, on_env=on_env)
+            result = run_in_interpreter(python, spec, on_repeat=on_repeat, on_env=on_env)
         data = result.to_dict()
         write_json_atomic(out / RESULT, data)
         logger.info(f"outcomes: {data['summary']['outcomes']}")
     print(format_repeats(result.runs), flush=True)
+    print(format_job(data, HydraConfig.get().overrides.task, out.name), end="", flush=True)
     return data
 
 

@@ -1,0 +1,92 @@
+"""Hydra callback: every multirun ends with summary.csv, summary.md and plots in its sweep directory.
+
+Configured in conf/config.yaml (``hydra.callbacks.report``), so it runs under any launcher.
+Hydra hands ``on_multirun_end`` no job results, and under a remote launcher the per-job hooks
+run on the workers, so the summary is read back from the job directories on disk, once, at the
+end: a job costs the same whatever the size of its sweep. With the basic launcher on a terminal,
+the jobs of the sweep also get a progress bar.
+"""
+
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+from hydra.experimental.callback import Callback
+from loguru import logger
+from omegaconf import DictConfig, OmegaConf
+
+from . import progress
+
+BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+
+
+def count_jobs(config: DictConfig) -> Optional[int]:
+    """How many jobs the basic sweeper will launch, or None when that cannot be told in advance."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    try:
+        if OmegaConf.select(config, "hydra.sweeper._target_") != BASIC_SWEEPER:
+            return None
+        params = OmegaConf.select(config, "hydra.sweeper.params") or {}
+        arguments = [f"{key}={value}" for key, value in params.items()]
+        arguments += list(OmegaConf.select(config, "hydra.overrides.task") or [])
+        choices: Dict[str, int] = {}
+        for override in OverridesParser.create().parse_overrides(arguments):
+            key = override.get_key_element()
+            choices[key] = len(list(override.sweep_string_iterator())) if override.is_sweep_override() else 1
+        total = 1
+        for count in choices.values():
+            total *= count
+        return total
+    except Exception:  # a sweep syntax needing the config loader (glob), or anything unforeseen
+        return None
+
+
+class ReportCallback(Callback):
+    """Summarize a sweep when it ends; show the sweep's progress while it runs."""
+
+    def __init__(self, plots: bool = True, table: bool = True) -> None:
+        self.plots = plots
+        self.table = table
+        self._bar: Optional[progress.Bar] = None
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if OmegaConf.select(config, "hydra.launcher._target_") == BASIC_LAUNCHER:
+            self._bar = progress.bar("jobs", count_jobs(config))
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        if self._bar is not None:
+            self._bar.advance()
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        try:
+            sweep_dir = Path(str(config.hydra.sweep.dir))
+            written = summarize_sweep(sweep_dir, plots=self.plots, table=self.table)
+        except Exception as error:  # the jobs' results are safe on disk; the summary can be redone
+            logger.warning(
+                f"sweep summary not written ({type(error).__name__}: {error}); "
+                f"run `synclab report {config.hydra.sweep.dir} --out {config.hydra.sweep.dir}`"
+            )
+            return
+        logger.info(f"sweep summary: {', '.join(str(path) for path in written)}")
+
+
+def summarize_sweep(sweep_dir: Path, plots: bool = True, table: bool = True) -> List[Path]:
+    """Read every job under sweep_dir once and write the summary files (and plots) there."""
+    from .report import collect, to_table, write_summary
+
+    started = time.monotonic()
+    report = collect(sweep_dir)
+    written = write_summary(report, sweep_dir)
+    if plots and report.rows:
+        from .plots import draw_all
+
+        written += draw_all(report, sweep_dir)
+    if table:
+        print(to_table(report), end="", flush=True)
+    logger.debug(f"sweep summary of {len(report.rows)} jobs in {time.monotonic() - started:.2f} s")
+    return written
