@@ -1,0 +1,171 @@
+"""synclab's benchmark (`make bench`): every figure is a ratio measured side by side in one run.
+
+1. Cost per operation of every (primitive, lock) cell, one worker, no sleep, against a
+   hand-written loop of the same shape (bench/cells.py). Target: within 1.10x.
+2. Per-job time of a multirun sweep of tiny jobs, and a single tiny run's wall time, against
+   a bare Hydra app that does nothing. Targets: 1.25x per job, 1.3x for the single run.
+3. Detection power of the stress preset under every interpreter found: share of repeats that
+   lose updates (target >= 95%), wall time per repeat (target < 100 ms), and 0 lost with a lock.
+Sections that other modules provide (reports, environment capture) are appended.
+"""
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, List, Tuple
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+from cells import baseline  # noqa: E402
+
+from synclab.interpreters import discover  # noqa: E402
+from synclab.remote import run_in_interpreter  # noqa: E402
+from synclab.runner import run_experiment  # noqa: E402
+from synclab.spec import LOCK_SUPPORT, ExperimentSpec  # noqa: E402
+
+Row = Tuple[str, float, str]
+TRIALS = 5
+
+
+def _ops(primitive: str, lock: str) -> int:
+    if lock == "manager":
+        return 3_000
+    if primitive == "asyncio" and lock not in ("local_sum",):
+        return 30_000
+    if lock == "local_sum" or primitive in ("thread", "thread_pool"):
+        return 300_000
+    return 100_000
+
+
+def bench_cells() -> List[Row]:
+    rows: List[Row] = []
+    for primitive, locks in LOCK_SUPPORT.items():
+        for lock in locks:
+            n = _ops(primitive, lock)
+            spec = ExperimentSpec(primitive=primitive, lock=lock, workers=1, times=n, repeats=1, timeout_s=120)
+            ours, theirs = [], []
+            for _ in range(TRIALS):  # alternate, so drift in the machine hits both alike
+                ours.append(run_experiment(spec).runs[0].work_s / n)
+                theirs.append(baseline(primitive, lock, n) / n)
+            ratio = min(ours) / min(theirs)
+            note = f"{min(ours) * 1e9:8.1f} ns/op vs hand-written {min(theirs) * 1e9:8.1f} ns/op"
+            rows.append((f"cell {primitive}/{lock}", ratio, note + ("" if ratio <= 1.10 else "  ABOVE 1.10x")))
+    return rows
+
+
+BARE_APP = '''
+import hydra
+
+@hydra.main(version_base="1.3", config_path=None, config_name=None)
+def main(cfg):
+    pass
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def _timed(cmd: List[str], cwd: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+    return time.perf_counter() - start
+
+
+def bench_overhead() -> List[Row]:
+    jobs = 21
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = Path(tmp) / "bare.py"
+        bare.write_text(BARE_APP)
+        tiny = ["workers=1", "times=1", "repeats=1"]
+
+        def synclab(sweep: str, n: int) -> List[str]:
+            return [sys.executable, str(ROOT / "run.py"), "-m", *tiny, f"amount=range(1,{n + 1})", sweep]
+
+        def bare_app(sweep: str, n: int) -> List[str]:
+            return [sys.executable, str(bare), "-m", f"+x=range(1,{n + 1})", sweep]
+
+        per_job = {}
+        for name, make in (("synclab", synclab), ("bare", bare_app)):
+            one, many = [], []
+            for trial in range(3):
+                one.append(_timed(make(f"hydra.sweep.dir={tmp}/{name}-1-{trial}", 1), ROOT))
+                many.append(_timed(make(f"hydra.sweep.dir={tmp}/{name}-n-{trial}", jobs), ROOT))
+            per_job[name] = (min(many) - min(one)) / (jobs - 1)
+        single = {}
+        for name, cmd in (
+            ("synclab", [sys.executable, str(ROOT / "run.py"), *tiny]),
+            ("bare", [sys.executable, str(bare)]),
+        ):
+            single[name] = min(_timed(cmd + [f"hydra.run.dir={tmp}/{name}-single-{t}"], ROOT) for t in range(5))
+    ratio_job = per_job["synclab"] / per_job["bare"]
+    ratio_single = single["synclab"] / single["bare"]
+    return [
+        ("sweep per-job time vs bare Hydra", ratio_job,
+         f"{per_job['synclab'] * 1e3:.1f} ms vs {per_job['bare'] * 1e3:.1f} ms per job (target <= 1.25x)"),
+        ("single tiny run vs bare Hydra", ratio_single,
+         f"{single['synclab'] * 1e3:.0f} ms vs {single['bare'] * 1e3:.0f} ms (target <= 1.3x)"),
+    ]
+
+
+def _stress_spec(**changes: object) -> ExperimentSpec:
+    """The values of experiments/stress.yaml."""
+    import yaml  # a dependency of Hydra's, so always present here
+
+    values = yaml.safe_load((ROOT / "experiments" / "stress.yaml").read_text())
+    values.pop("defaults", None)
+    values.update({"primitive": "thread", "lock": "none", **changes})
+    return ExperimentSpec(**values)
+
+
+def bench_detection() -> List[Row]:
+    rows: List[Row] = []
+    for found in (i for i in discover() if i.supported):
+        result = run_in_interpreter(found.path, _stress_spec())
+        lost = sum(run.outcome == "lost_updates" for run in result.runs) / len(result.runs)
+        walls = [run.wall_s for run in result.runs]
+        locked = run_in_interpreter(found.path, _stress_spec(lock="explicit", repeats=20))
+        locked_lost = sum(run.outcome != "consistent" for run in locked.runs)
+        label = f"{found.version}{' free-threaded' if found.free_threaded else ''}"
+        note = (
+            f"{lost:.0%} of {len(walls)} repeats lose updates, wall/repeat median {statistics.median(walls) * 1e3:.1f} ms "
+            f"max {max(walls) * 1e3:.1f} ms; with a lock {locked_lost} of {len(locked.runs)} not consistent"
+        )
+        ok = lost >= 0.95 and max(walls) < 0.1 and locked_lost == 0
+        rows.append((f"stress detection python {label}", lost, note + ("" if ok else "  BELOW TARGET")))
+    return rows
+
+
+def _extra_sections() -> List[Callable[[], List[Row]]]:
+    sections: List[Callable[[], List[Row]]] = []
+    here = ROOT / "bench"
+    if (here / "report_bench.py").exists():
+        from report_bench import bench_report
+
+        sections.append(bench_report)
+    if (here / "archive_bench.py").exists():
+        from archive_bench import bench_capture
+
+        sections.append(bench_capture)
+    return sections
+
+
+def main() -> int:
+    only = set(sys.argv[1:])
+    sections = [bench_cells, bench_overhead, bench_detection, *_extra_sections()]
+    print(f"synclab benchmark on Python {sys.version.split()[0]}, {os.cpu_count()} cpus")
+    for section in sections:
+        if only and section.__name__ not in only:
+            continue
+        print(f"\n== {section.__name__}")
+        for name, value, note in section():
+            print(f"{name:45} {value:8.3f}  {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
