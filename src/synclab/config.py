@@ -14,7 +14,7 @@ from hydra.errors import MissingConfigException
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .spec import ExperimentSpec
+from .spec import ConfigError, ExperimentSpec
 
 
 @dataclass
@@ -82,9 +82,38 @@ register()
 _SPEC_KEYS = [f.name for f in fields(ExperimentSpec) if f.name not in ("primitive", "lock")]
 
 
+_SCHEMA_KEYS = [f.name for f in fields(SynclabConf)]
+_NOT_A_SETTING = "not a synclab setting (see python run.py --help)"
+
+
+def _plain(cfg: DictConfig) -> Any:
+    """The config resolved to plain data, holding exactly the schema's keys.
+
+    An override with ``+`` adds a key past the schema's struct flag and ``~`` deletes one, so
+    both are checked here; an interpolation that does not resolve is named by its key.
+    """
+    try:
+        plain: Any = OmegaConf.to_container(cfg, resolve=True)
+    except OmegaConfBaseException as error:
+        key = getattr(error, "full_key", None)
+        message = str(getattr(error, "msg", None) or error).splitlines()[0]
+        raise ConfigError(f"{key}: {message}" if key else describe_error(error)) from None
+    for key in plain:
+        if key not in _SCHEMA_KEYS:
+            raise ConfigError(f"{key}: {_NOT_A_SETTING}")
+    for group in ("primitive", "lock"):
+        for key in plain.get(group) or {}:
+            if key != "name":
+                raise ConfigError(f"{group}.{key}: {_NOT_A_SETTING}")
+    for key in _SCHEMA_KEYS:
+        if key not in plain:
+            raise ConfigError(f"{key}: required; it cannot be removed (~{key})")
+    return plain
+
+
 def to_spec(cfg: DictConfig) -> ExperimentSpec:
     """The resolved, frozen spec that workers receive: no Hydra object crosses a process."""
-    plain: Any = OmegaConf.to_container(cfg, resolve=True)
+    plain = _plain(cfg)
     values = {key: plain[key] for key in _SPEC_KEYS}
     values["grades"] = {k: v for k, v in values["grades"].items() if v is not None} or None
     if values["python"] == "3.1":
