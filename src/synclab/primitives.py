@@ -14,7 +14,6 @@ import multiprocessing
 import sys
 import threading
 import time
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -100,6 +99,8 @@ def _threads_in_host(spec: ExperimentSpec) -> Report:
     before = namespace["balance"]
     amounts = spec.signed_amounts()
     if spec.primitive == "thread_pool":
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=spec.workers) as executor:
             futures = [executor.submit(worker, i, amount) for i, amount in enumerate(amounts)]
         reported = sum(f.result() for f in futures if f.exception() is None)
@@ -297,6 +298,8 @@ def _run_mp_pools(
 def _run_executor(
     ctx: Any, spec: ExperimentSpec, initargs: Tuple[Any, ...], deadline: float
 ) -> Tuple[List[Tuple[int, float, float]], int, bool]:
+    from concurrent.futures import ProcessPoolExecutor, wait
+
     executor = ProcessPoolExecutor(spec.workers, mp_context=ctx, initializer=_pool_init, initargs=initargs)
     amounts = spec.signed_amounts()
     futures = [executor.submit(_pool_task, i, spec.times, amounts[i]) for i in range(spec.workers)]
