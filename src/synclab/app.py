@@ -78,10 +78,11 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
             on_env = lambda env: write_json_atomic(out / ENV, _job_env(spec, env))  # noqa: E731
             result = run_in_interpreter(python, spec, on_repeat=on_repeat, on_env=on_env)
         data = result.to_dict()
+        data["overrides"] = list(HydraConfig.get().overrides.task)  # the job's own keys, for reports
         write_json_atomic(out / RESULT, data)
         logger.info(f"outcomes: {data['summary']['outcomes']}")
     print(format_repeats(result.runs), flush=True)
-    print(format_job(data, HydraConfig.get().overrides.task, out.name), end="", flush=True)
+    print(format_job(data, path=out.name), end="", flush=True)
     return data
 
 

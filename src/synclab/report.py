@@ -3,8 +3,9 @@
 ``synclab report PATH`` and the end-of-sweep callback both come here. Reading never fails on
 what it finds: a result.json that is empty, cut short, not JSON, of another schema or malformed,
 and a job directory without one, are each listed as skipped with the reason, and the rest is
-reported. The tree is walked with os.scandir and each job costs two small reads (result.json
-and .hydra/overrides.yaml), so ten thousand runs take about a second.
+reported. A job costs one small read (its result.json records its overrides; an older one
+also has .hydra/overrides.yaml read), and only directories that are not runs are listed, so
+ten thousand runs take about a second. Nothing here imports the runner or Hydra.
 """
 
 import argparse
@@ -17,11 +18,10 @@ import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .outcome import GRADES, OUTCOMES, grade_table
 from .stats import BASELINE_IGNORED, DriftStats, baseline_key, drift_stats, lock_cost, median, wilson
-from .table import format_table
 
 RESULT = "result.json"
 OVERRIDES = (".hydra", "overrides.yaml")
@@ -89,37 +89,6 @@ def _natural(name: str) -> Tuple:
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
 
 
-def walk(root: str) -> Iterator[Tuple[str, Optional[str]]]:
-    """Yield (directory, None) for every run under root, (directory, reason) for a job without a result.
-
-    A directory holding result.json is a run and is not descended into; hidden directories
-    (``.hydra``) are never entered; symbolic links to directories are not followed.
-    """
-    stack = [root]
-    while stack:
-        directory = stack.pop()
-        try:
-            with os.scandir(directory) as scan:
-                entries = {entry.name: entry for entry in scan}
-        except OSError as error:
-            yield directory, f"unreadable directory: {error.strerror or error}"
-            continue
-        result = entries.get(RESULT)
-        if result is not None:
-            yield directory, None if result.is_file() else f"{RESULT} is not a file"
-            continue
-        if ".hydra" in entries or "run.log" in entries:
-            yield directory, _missing_reason(entries)
-            continue
-        subdirs = [
-            name
-            for name, entry in entries.items()
-            if not name.startswith(".") and entry.is_dir(follow_symlinks=False)
-        ]
-        subdirs.sort(key=_natural, reverse=True)  # popped in natural order
-        stack.extend(os.path.join(directory, name) for name in subdirs)
-
-
 def _missing_reason(entries: Mapping[str, Any]) -> str:
     if any(name.startswith(f".{RESULT}.") and name.endswith(".tmp") for name in entries):
         return f"no {RESULT}: the job stopped while writing it (a temporary file is left)"
@@ -168,7 +137,7 @@ def override_pairs(overrides: Sequence[str]) -> Dict[str, str]:
     """key -> value for each override (``+``/``++`` dropped; deletions and hydra.* ignored)."""
     pairs: Dict[str, str] = {}
     for item in overrides:
-        key, sep, value = item.partition("=")
+        key, sep, value = str(item).partition("=")
         key = key.lstrip("+").strip()
         if not sep or key.startswith(("~", "hydra.")) or key == "hydra":
             continue
@@ -177,6 +146,8 @@ def override_pairs(overrides: Sequence[str]) -> Dict[str, str]:
 
 
 def _flatten(data: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
+    if not prefix and not any(type(value) is dict or type(value) is list for value in data.values()):
+        return dict(data)  # the usual case: nothing nested
     flat: Dict[str, Any] = {}
     for key, value in data.items():
         if isinstance(value, dict):
@@ -188,21 +159,31 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
     return flat
 
 
-def _number(value: Any, where: str, kind: "tuple[type, ...]" = (int, float)) -> Any:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, kind)):
-        raise Unusable(f"malformed {RESULT}: {where} is {value!r}, not a number")
-    return value
+_ORDER = {outcome: index for index, outcome in enumerate(OUTCOMES)}
 
 
-def row_from_result(data: Any, path: str = ".", overrides: Sequence[str] = ()) -> Row:
-    """Summarize one job's result.json (already parsed); raise Unusable with the reason if it cannot be."""
+def _outcome_order(outcome: str) -> Tuple[int, str]:
+    """Known outcomes in their classification order, any other after them by name."""
+    return _ORDER.get(outcome, len(_ORDER)), outcome
+
+
+def _malformed(where: str, value: Any, wanted: str) -> Unusable:
+    return Unusable(f"malformed {RESULT}: {where} is {value!r}, not {wanted}")
+
+
+def row_from_result(data: Any, path: str = ".", overrides: Optional[Sequence[str]] = None) -> Row:
+    """Summarize one job's result.json (already parsed); raise Unusable with the reason if it cannot be.
+
+    The job's overrides come from the result itself when it records them, else from ``overrides``.
+    """
     if not isinstance(data, dict):
         raise Unusable(f"{RESULT} holds {type(data).__name__}, not a synclab result object")
     version = data.get("schema_version")
     if version is None:
         raise Unusable(f"{RESULT} has no schema_version: not a synclab result")
-    if version not in SCHEMA_VERSIONS:
-        raise Unusable(f"schema_version {version!r} is not one this synclab reads ({', '.join(map(str, SCHEMA_VERSIONS))})")
+    if version not in SCHEMA_VERSIONS or isinstance(version, bool):
+        readable_versions = ", ".join(map(str, SCHEMA_VERSIONS))
+        raise Unusable(f"schema_version {version!r} is not one this synclab reads ({readable_versions})")
     config, runs = data.get("config"), data.get("runs")
     if not isinstance(config, dict):
         raise Unusable(f"malformed {RESULT}: no config object")
@@ -217,35 +198,45 @@ def row_from_result(data: Any, path: str = ".", overrides: Sequence[str] = ()) -
 
     outcomes: Dict[str, int] = {}
     outcome_grades: Dict[str, str] = {}
+    forbidden = set()
     drifts: List[int] = []
     rates: List[float] = []
     for index, run in enumerate(runs):
-        if not isinstance(run, dict) or not isinstance(run.get("outcome"), str):
+        outcome = run.get("outcome") if type(run) is dict else None
+        if type(outcome) is not str:
             raise Unusable(f"malformed {RESULT}: runs[{index}] has no outcome")
-        outcome = run["outcome"]
         # An outcome nobody graded is treated as forbidden: a guard must not pass what it cannot judge.
         grade = run.get("grade") or grading.get(outcome) or "forbidden"
         if grade not in GRADES:
-            raise Unusable(f"malformed {RESULT}: runs[{index}].grade is {grade!r}, not one of {', '.join(GRADES)}")
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-        if outcome_grades.get(outcome) != "forbidden":
+            raise _malformed(f"runs[{index}].grade", grade, f"one of {', '.join(GRADES)}")
+        if outcome in outcomes:
+            outcomes[outcome] += 1
+        else:
+            outcomes[outcome] = 1
             outcome_grades[outcome] = grade
-        drift = _number(run.get("drift"), f"runs[{index}].drift", (int,))
+        if grade == "forbidden":
+            forbidden.add(outcome)
+        drift = run.get("drift")
         if drift is not None and outcome in _DRIFT_OUTCOMES:
+            if type(drift) is not int:
+                raise _malformed(f"runs[{index}].drift", drift, "an integer")
             drifts.append(drift)
-        rate = _number(run.get("ops_per_s"), f"runs[{index}].ops_per_s")
+        rate = run.get("ops_per_s")
         if rate is not None:
+            if type(rate) is not float and type(rate) is not int:
+                raise _malformed(f"runs[{index}].ops_per_s", rate, "a number")
             rates.append(rate)
 
+    recorded = data.get("overrides")
+    pairs = override_pairs(recorded if isinstance(recorded, list) else overrides or ())
     flat = _flatten(config)
-    pairs = override_pairs(overrides)
     if "experiment" in pairs:
         flat = {"experiment": pairs["experiment"], **flat}
     named = tuple(dict.fromkeys(key if key in flat else key.split(".", 1)[0] for key in pairs))
+    for outcome in forbidden:  # one forbidden repeat makes the outcome forbidden for the job
+        outcome_grades[outcome] = "forbidden"
     repeats = len(runs)
     anomalies = repeats - outcomes.get("consistent", 0)
-    order = {outcome: i for i, outcome in enumerate(OUTCOMES)}
-    forbidden = sorted((o for o, g in outcome_grades.items() if g == "forbidden"), key=lambda o: (order.get(o, 99), o))
     return Row(
         path=path,
         config=flat,
@@ -258,15 +249,19 @@ def row_from_result(data: Any, path: str = ".", overrides: Sequence[str] = ()) -
         drift=drift_stats(drifts),
         drifts=tuple(drifts),
         ops_per_s=median(rates),
-        forbidden=tuple(forbidden),
+        forbidden=tuple(sorted(forbidden, key=_outcome_order)) if forbidden else (),
     )
 
 
-def read_run(directory: str, path: str) -> Union[Row, Skipped]:
-    """One job directory, as a row or as the reason it is skipped."""
+def read_run(directory: str, path: str) -> Union[Row, Skipped, None]:
+    """One directory as a run: a row, the reason it is skipped, or None when it holds no result.json."""
     try:
-        with open(os.path.join(directory, RESULT), "rb") as handle:
+        with open(f"{directory}/{RESULT}", "rb") as handle:
             raw = handle.read()
+    except FileNotFoundError:
+        return None
+    except IsADirectoryError:
+        return Skipped(path, f"{RESULT} is not a file")
     except OSError as error:
         return Skipped(path, f"{RESULT} unreadable: {error.strerror or error}")
     if not raw.strip():
@@ -279,39 +274,53 @@ def read_run(directory: str, path: str) -> Union[Row, Skipped]:
         text = raw.strip()
         what = "cut short (half-written)" if text[:1] == b"{" and text[-1:] != b"}" else "not valid JSON"
         return Skipped(path, f"{RESULT} is {what}: {error}")
-    try:
-        with open(os.path.join(directory, *OVERRIDES), encoding="utf-8") as handle:
-            overrides = parse_overrides(handle.read())
-    except (OSError, UnicodeDecodeError):
-        overrides = []
+    overrides: List[str] = []
+    if not (isinstance(data, dict) and isinstance(data.get("overrides"), list)):
+        try:  # results that do not record their overrides: read what Hydra kept
+            with open(os.path.join(directory, *OVERRIDES), encoding="utf-8") as handle:
+                overrides = parse_overrides(handle.read())
+        except (OSError, UnicodeDecodeError):
+            pass
     try:
         return row_from_result(data, path, overrides)
     except Unusable as error:
         return Skipped(path, str(error))
 
 
-def _relative(directory: str, root: str) -> str:
-    rel = os.path.relpath(directory, root)
-    return rel.replace(os.sep, "/")
-
-
 def collect(root: "str | os.PathLike[str]") -> Report:
-    """Read every run under root (a directory, or a result.json file) into a report."""
+    """Read every run under root (a directory, or a result.json file) into a report.
+
+    A directory holding result.json is a run and is not descended into; hidden directories
+    (``.hydra``) are never entered, nor are symbolic links to directories. A run costs one
+    open (two for results that do not record their overrides); only other directories are listed.
+    """
     root = os.fspath(root)
     rows: List[Row] = []
     skipped: List[Skipped] = []
     if os.path.isfile(root):
-        found: Iterator[Tuple[str, Optional[str]]] = iter([(os.path.dirname(root) or ".", None)])
-        base = os.path.dirname(root) or "."
-    else:
-        found, base = walk(root), root
-    for directory, reason in found:
-        path = _relative(directory, base)
-        if reason is not None:
-            skipped.append(Skipped(path, reason))
-            continue
-        item = read_run(directory, path)
+        item = read_run(os.path.dirname(root) or ".", ".")
         (rows if isinstance(item, Row) else skipped).append(item)  # type: ignore[arg-type]
+        return build(root, rows, skipped)
+    stack = [(root, ".")]
+    while stack:
+        directory, path = stack.pop()
+        item = read_run(directory, path)
+        if item is not None:
+            (rows if isinstance(item, Row) else skipped).append(item)  # type: ignore[arg-type]
+            continue
+        try:
+            with os.scandir(directory) as scan:
+                entries = {entry.name: entry for entry in scan}
+        except OSError as error:
+            skipped.append(Skipped(path, f"unreadable directory: {error.strerror or error}"))
+            continue
+        if ".hydra" in entries or "run.log" in entries:
+            skipped.append(Skipped(path, _missing_reason(entries)))
+            continue
+        subdirs = [name for name, entry in entries.items()
+                   if not name.startswith(".") and entry.is_dir(follow_symlinks=False)]
+        subdirs.sort(key=_natural, reverse=True)  # popped in natural order: job 9 before job 10
+        stack.extend((f"{directory}/{name}", name if path == "." else f"{path}/{name}") for name in subdirs)
     return build(root, rows, skipped)
 
 
@@ -319,12 +328,8 @@ def build(root: str, rows: Sequence[Row], skipped: Sequence[Skipped] = ()) -> Re
     """Finish a report: swept keys, outcome columns and each lock's cost against its lock=none twin."""
     rows = with_lock_costs(rows)
     seen = {outcome for row in rows for outcome in row.outcomes}
-    outcomes = tuple(OUTCOMES) + tuple(sorted(seen - set(OUTCOMES)))
+    outcomes = tuple(sorted(seen | set(OUTCOMES), key=_outcome_order))
     return Report(root, tuple(rows), tuple(skipped), swept_keys(rows), outcomes)
-
-
-def _hashable(value: Any) -> Any:
-    return value if isinstance(value, (str, int, float, bool, type(None))) else repr(value)
 
 
 def swept_keys(rows: Sequence[Row]) -> Tuple[str, ...]:
@@ -336,11 +341,19 @@ def swept_keys(rows: Sequence[Row]) -> Tuple[str, ...]:
     for row in rows:
         order.update(dict.fromkeys(row.config))
     order.pop("repeats", None)
-    varying = tuple(k for k in order if len({_hashable(row.config.get(k)) for row in rows}) > 1)
+    varying = tuple(key for key in order if _varies(rows, key))
     if varying:
         return varying
     named = {key for row in rows for key in row.overrides}
     return tuple(k for k in order if k in named)
+
+
+def _varies(rows: Sequence[Row], key: str) -> bool:
+    first = rows[0].config.get(key)
+    for row in rows:
+        if row.config.get(key) != first:
+            return True
+    return False
 
 
 def with_lock_costs(rows: Sequence[Row]) -> List[Row]:
@@ -355,9 +368,10 @@ def with_lock_costs(rows: Sequence[Row]) -> List[Row]:
                 baselines.setdefault(key, []).append(row.ops_per_s)
         else:
             locked.add(key)
+    medians = {key: median(rates) for key, rates in baselines.items()}
     out = []
     for key, row in zip(keys, rows):
-        base = median(baselines.get(key, ()))
+        base = medians.get(key)
         if row.config.get("lock") == "none":
             cost = 1.0 if key in locked and row.ops_per_s is not None else None
         else:
@@ -468,11 +482,21 @@ def _footer(report: Report) -> str:
     return text
 
 
+def _align(headers: Sequence[str], cells: Sequence[Sequence[str]], left: int) -> str:
+    """A plain-text table: the first ``left`` columns (job and keys) flush left, numbers flush right."""
+    widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.ljust(w) if i < left else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths))).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(row) for row in cells)])
+
+
 def to_table(report: Report) -> str:
     parts = []
     if report.rows:
         headers, cells = _display(report, "{}")
-        parts.append(format_table(headers, cells))
+        parts.append(_align(headers, cells, 1 + len(report.keys)))
     parts.append(_footer(report))
     if report.skipped:
         parts.append(f"skipped ({len(report.skipped)}):")
