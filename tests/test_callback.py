@@ -1,0 +1,138 @@
+"""The end-of-sweep report: a real multirun leaves its summary and plots; single runs print their row."""
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from synclab import callbacks, report
+from synclab.callbacks import ReportCallback, count_jobs
+
+ROOT = Path(__file__).resolve().parent.parent
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def run_py(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    return subprocess.run([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory) -> "tuple[Path, subprocess.CompletedProcess]":
+    sweep_dir = tmp_path_factory.mktemp("sweep") / "lock_x_workers"
+    done = run_py("-m", "lock=none,explicit", "workers=1,2", "times=200", "repeats=2", "timeout_s=30",
+                  f"hydra.sweep.dir={sweep_dir}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return sweep_dir, done
+
+
+def test_a_real_multirun_ends_with_summary_and_plots(swept):
+    sweep_dir, done = swept
+    rows = list(csv.DictReader((sweep_dir / "summary.csv").open()))
+    assert [(r["job"], r["lock"], r["workers"]) for r in rows] == [
+        ("0", "none", "1"), ("1", "none", "2"), ("2", "explicit", "1"), ("3", "explicit", "2")]
+    for r in rows:
+        assert r["repeats"] == "2"
+        assert int(r["consistent"]) + int(r["lost_updates"]) == 2
+    locked = [r for r in rows if r["lock"] == "explicit"]
+    assert all(r["consistent"] == "2" and r["forbidden"] == "" for r in locked)
+    assert all(r["lock_cost"] not in ("", None) for r in locked)  # each has its lock=none twin
+    md = (sweep_dir / "summary.md").read_text()
+    assert md.startswith("# synclab summary") and "| job | lock | workers |" in md
+    for name in ("outcomes.png", "drift.png", "throughput.png"):
+        assert (sweep_dir / name).read_bytes()[:8] == PNG
+    assert "4 jobs, 8 repeats" in done.stdout  # the summary table closes the sweep's output
+
+
+def test_the_report_command_reproduces_the_callbacks_summary(swept, tmp_path, capsys):
+    sweep_dir, _ = swept
+    assert report.run(_args(str(sweep_dir), out=str(tmp_path))) == 0
+    capsys.readouterr()
+    assert (tmp_path / "summary.csv").read_text() == (sweep_dir / "summary.csv").read_text()
+
+
+def _args(path: str, **kwargs: object):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    report.add_arguments(parser)
+    argv = [path]
+    for key, value in kwargs.items():
+        argv += [f"--{key}", str(value)]
+    return parser.parse_args(argv)
+
+
+def test_no_progress_bar_when_output_is_not_a_terminal(swept):
+    sweep_dir, done = swept
+    for text in (done.stdout, done.stderr, *(p.read_text() for p in sweep_dir.glob("*/run.log"))):
+        assert "\x1b[K" not in text and "\r" not in text
+        assert "jobs [" not in text and "repeats [" not in text
+
+
+def test_a_single_run_prints_its_summary_row(tmp_path):
+    run_dir = tmp_path / "single"
+    done = run_py("times=200", "repeats=2", "lock=explicit", f"hydra.run.dir={run_dir}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "anomaly [95% CI]" in done.stdout
+    assert "1 job, 2 repeats, no forbidden outcome" in done.stdout
+    data = json.loads((run_dir / "result.json").read_text())
+    assert data["overrides"] == ["times=200", "repeats=2", "lock=explicit"]
+    assert not (run_dir / "summary.csv").exists()  # summaries are for sweeps and `synclab report`
+
+
+def synthetic_sweep(root: Path, jobs: int) -> Path:
+    for num in range(jobs):
+        directory = root / str(num)
+        directory.mkdir(parents=True)
+        runs = [{"outcome": "consistent", "grade": "acceptable", "drift": 0, "ops_per_s": 100.0}]
+        data = {"schema_version": 1, "config": {"lock": "none", "workers": num + 1}, "runs": runs,
+                "overrides": [f"workers={num + 1}"]}
+        (directory / "result.json").write_text(json.dumps(data))
+    return root
+
+
+def test_the_tree_is_read_once_at_the_end_not_per_job(tmp_path, monkeypatch):
+    sweep_dir = synthetic_sweep(tmp_path / "s", 25)
+    calls = []
+    real_collect = report.collect
+    monkeypatch.setattr(report, "collect", lambda root: calls.append(root) or real_collect(root))
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir)},
+                                         "launcher": {"_target_": callbacks.BASIC_LAUNCHER}}})
+    callback = ReportCallback(plots=False, table=False)
+    callback.on_multirun_start(config)
+    for _ in range(25):
+        callback.on_job_end(config, job_return=None)
+    assert calls == []
+    callback.on_multirun_end(config)
+    assert calls == [sweep_dir]
+    assert len((sweep_dir / "summary.csv").read_text().splitlines()) == 26
+
+
+def test_a_summary_that_cannot_be_written_does_not_fail_the_sweep(tmp_path):
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "gone")}}})
+    ReportCallback(plots=False, table=False).on_multirun_end(config)  # logs a warning, raises nothing
+    assert not (tmp_path / "gone").exists()
+
+
+@pytest.mark.parametrize("task, params, expected", [
+    (["lock=none,explicit", "workers=1,2,4", "times=10"], {}, 6),
+    (["times=10"], {}, 1),
+    (["lock=none,explicit"], {"workers": "1,2"}, 4),
+    (["workers=range(1,4)"], {}, 3),
+    (["lock=glob(*)"], {}, None),
+])
+def test_count_jobs_as_the_basic_sweeper_does(task, params, expected):
+    config = OmegaConf.create({"hydra": {"sweeper": {"_target_": callbacks.BASIC_SWEEPER, "params": params},
+                                         "overrides": {"task": task}}})
+    assert count_jobs(config) == expected
+
+
+def test_count_jobs_does_not_guess_for_other_sweepers():
+    config = OmegaConf.create({"hydra": {"sweeper": {"_target_": "some.Optimizer"}, "overrides": {"task": []}}})
+    assert count_jobs(config) is None
