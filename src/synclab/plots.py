@@ -91,27 +91,36 @@ def outcome_histogram(report: Report, path: Path) -> Optional[Path]:
 
 
 def drift_plot(report: Report, path: Path) -> Optional[Path]:
-    """One point per repeat: how far each balance ended from what it must be."""
+    """One point per repeat: how far each balance ended from what it must be, coloured by grade."""
     rows = report.rows
     if not rows or len(rows) > MAX_CONFIGURATIONS or not any(row.drifts for row in rows):
         return None
+    from matplotlib.patches import Patch
+
     names = labels(report)
     figure = _figure(len(rows))
     axes = figure.add_subplot()
     positions = list(range(len(rows)))[::-1]
+    grades_seen = set()
     for position, row in zip(positions, rows):
-        if row.drifts:
-            colour = "#c62828" if row.forbidden else "#1f5fa8"
-            # a small vertical spread keeps equal drifts of different repeats visible side by side
-            count = len(row.drifts)
-            step = min(0.12, 0.6 / max(count - 1, 1))
-            spread = [position + (i - (count - 1) / 2) * step for i in range(count)]
-            axes.scatter(row.drifts, spread, s=16, color=colour, alpha=0.6, zorder=3)
+        if not row.drifts:
+            continue
+        # drift is read over consistent and lost_updates repeats only, so 0 means consistent
+        grades = [row.outcome_grades.get("consistent" if d == 0 else "lost_updates", "forbidden") for d in row.drifts]
+        grades_seen.update(grades)
+        # a small vertical spread keeps equal drifts of different repeats visible side by side
+        count = len(row.drifts)
+        step = min(0.12, 0.6 / max(count - 1, 1))
+        spread = [position + (i - (count - 1) / 2) * step for i in range(count)]
+        colours = [GRADE_COLOURS.get(grade, "#777777") for grade in grades]
+        axes.scatter(row.drifts, spread, s=16, c=colours, alpha=0.7, zorder=3)
     axes.axvline(0, color="#888888", linewidth=0.8, zorder=1)
     axes.set_yticks(positions, names, fontsize=8)
     axes.set_xlabel("drift (balance after - expected), one point per repeat")
-    axes.set_title("Drift per configuration")
+    axes.set_title("Drift per configuration (colour: grade)")
     axes.grid(axis="x", alpha=0.3)
+    handles = [Patch(facecolor=GRADE_COLOURS[g], label=g) for g in GRADE_COLOURS if g in grades_seen]
+    axes.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(figure, path)
 
 
