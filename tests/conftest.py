@@ -1,0 +1,91 @@
+"""Shared fixtures: the project's paths, Hydra composition, `python run.py` as a subprocess,
+and a check after every test that no child process was left behind."""
+
+import multiprocessing
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, List, Optional, Sequence
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+EXPERIMENTS = ROOT / "experiments"
+RUN_PY = ROOT / "run.py"
+# A subprocess run of run.py gets this long; the runs the tests make take about a second.
+CLI_TIMEOUT_S = 120
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """What one `python run.py ...` left: exit code and both streams."""
+
+    args: "tuple[str, ...]"
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def stderr_lines(self) -> List[str]:
+        return [line for line in self.stderr.splitlines() if line.strip()]
+
+
+def cli_env() -> "dict[str, str]":
+    """The environment for run.py: without variables that would change its error reporting."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HYDRA_FULL_ERROR", "PYTHONWARNINGS")}
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def cli_command(args: Sequence[str]) -> List[str]:
+    return [sys.executable, str(RUN_PY), *args]
+
+
+def run_cli(args: Sequence[str], timeout: float = CLI_TIMEOUT_S) -> CliRun:
+    """Run `python run.py ARGS` from the project root with this interpreter (the venv's)."""
+    done = subprocess.run(
+        cli_command(args), cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=timeout
+    )
+    return CliRun(tuple(args), done.returncode, done.stdout, done.stderr)
+
+
+@pytest.fixture
+def cli() -> Callable[..., CliRun]:
+    return run_cli
+
+
+@pytest.fixture
+def compose() -> Iterator[Callable[..., "object"]]:
+    """Hydra's compose API on conf/, the way run.py composes, cleared after the test."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    import synclab.config  # noqa: F401  (registers the structured schema)
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+
+        def _compose(overrides: Optional[Sequence[str]] = None, **kwargs: object) -> object:
+            return hydra_compose(config_name="config", overrides=list(overrides or []), **kwargs)
+
+        yield _compose
+    GlobalHydra.instance().clear()
+
+
+@pytest.fixture(autouse=True)
+def no_children_left() -> Iterator[None]:
+    """Every repeat reaps its workers: no test may leave a child process alive."""
+    yield
+    left = multiprocessing.active_children()
+    for child in left:  # do not let one test's leftovers fail the next one
+        child.kill()
+        child.join(5)
+    assert not left, f"child processes left alive: {left}"
+
+
+def preset_names() -> List[str]:
+    return sorted(path.stem for path in EXPERIMENTS.glob("*.yaml"))

@@ -1,0 +1,225 @@
+"""ExperimentSpec: derived numbers, and validate() refusing every value that cannot run with one
+line naming the key."""
+
+import dataclasses
+import math
+import multiprocessing
+import pickle
+
+import pytest
+
+from synclab.spec import (
+    LOCK_SUPPORT,
+    LOCKS,
+    MAX_WORKERS,
+    PRIMITIVES,
+    SHARED_INT_MAX,
+    SHARED_INT_MIN,
+    ConfigError,
+    ExperimentSpec,
+    reachable_range,
+    validate,
+)
+
+
+def spec(**changes: object) -> ExperimentSpec:
+    return ExperimentSpec(**{"times": 10, "repeats": 1, **changes})  # type: ignore[arg-type]
+
+
+# --- derived numbers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "workers, depositors, withdrawers", [(1, 1, 0), (2, 1, 1), (3, 2, 1), (4, 2, 2), (5, 3, 2), (8, 4, 4)]
+)
+def test_split_is_ceil_and_floor_of_half(workers: int, depositors: int, withdrawers: int) -> None:
+    s = spec(workers=workers)
+    assert (s.depositors, s.withdrawers) == (depositors, withdrawers)
+    assert s.signed_amounts() == [1] * depositors + [-1] * withdrawers
+
+
+def test_expected_balance_moves_with_an_uneven_split() -> None:
+    s = spec(workers=3, times=500, amount=10, initial=20000)
+    assert s.expected == 20000 + (2 - 1) * 500 * 10
+    assert s.ops_expected == 1500
+    assert s.signed_amounts() == [10, 10, -10]
+
+
+def test_deposit_direction_makes_every_worker_deposit() -> None:
+    s = spec(workers=8, times=100000, direction="deposit")
+    assert (s.depositors, s.withdrawers) == (8, 0)
+    assert s.expected == 800000
+    assert s.signed_amounts() == [1] * 8
+
+
+def test_notebook_numbers_balance_out() -> None:
+    assert spec(workers=2, times=1000, initial=2000).expected == 2000
+    assert spec(workers=4, times=500, amount=10, initial=20000).expected == 20000
+
+
+def test_reachable_range_spans_all_withdrawals_to_all_deposits() -> None:
+    s = spec(workers=3, times=100, amount=5, initial=1000)
+    assert reachable_range(s) == (1000 - 1 * 100 * 5, 1000 + 2 * 100 * 5)
+
+
+def test_default_shape_follows_the_primitive_and_increment_overrides_it() -> None:
+    assert spec(primitive="thread").shape == "inplace"
+    assert spec(primitive="process").shape == "read_modify_write"
+    assert spec(primitive="pool").shape == "read_modify_write"
+    assert spec(primitive="asyncio").shape == "read_call_write"
+    assert spec(primitive="thread", increment="read_call_write").shape == "read_call_write"
+
+
+def test_spec_is_frozen_plain_data() -> None:
+    s = spec(grades={"lost_updates": "forbidden"})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.workers = 3  # type: ignore[misc]
+    assert ExperimentSpec(**s.to_dict()) == s
+    assert pickle.loads(pickle.dumps(s)) == s  # what spawned workers receive
+
+
+# --- accepted --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("primitive", PRIMITIVES)
+def test_every_supported_lock_validates(primitive: str) -> None:
+    for lock in LOCK_SUPPORT[primitive]:
+        s = spec(primitive=primitive, lock=lock)
+        assert validate(s) is s
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"sleep": 0.0},
+        {"sleep": 0.001},
+        {"sleep": 0},  # an int is a number of seconds too
+        {"timeout_s": 0.001},
+        {"start_method": None},
+        {"workers": MAX_WORKERS},
+        {"initial": -5},
+        {"primitive": "pool", "sharing": "inherited"},
+        {"grades": {"lost_updates": "forbidden", "consistent": "interesting"}},
+        {"increment": "inplace"},
+        {"switch_interval": 1e-6},
+        # the balance may touch both ends of the C int
+        {"workers": 1, "times": 1, "amount": 1, "initial": SHARED_INT_MAX - 1},
+        {"workers": 2, "times": 1, "amount": 1, "initial": SHARED_INT_MIN + 1},
+        # threads share a Python int: no range to leave
+        {"primitive": "thread", "initial": 10**30},
+    ],
+)
+def test_valid_specs_pass_unchanged(changes: "dict[str, object]") -> None:
+    s = spec(**changes)
+    assert validate(s) is s
+
+
+@pytest.mark.parametrize("method", multiprocessing.get_all_start_methods())
+def test_every_start_method_of_the_platform_is_accepted(method: str) -> None:
+    assert validate(spec(start_method=method)).start_method == method
+
+
+# --- refused ---------------------------------------------------------------------------------
+
+BAD = [
+    # key, changes
+    ("workers", {"workers": 0}),
+    ("workers", {"workers": -1}),
+    ("workers", {"workers": MAX_WORKERS + 1}),
+    ("workers", {"workers": 2.0}),
+    ("workers", {"workers": "2"}),
+    ("workers", {"workers": True}),
+    ("workers", {"workers": None}),
+    ("times", {"times": 0}),
+    ("times", {"times": -100}),
+    ("times", {"times": 1.5}),
+    ("repeats", {"repeats": 0}),
+    ("repeats", {"repeats": -3}),
+    ("amount", {"amount": 0}),
+    ("amount", {"amount": -10}),
+    ("timeout_s", {"timeout_s": 0}),
+    ("timeout_s", {"timeout_s": 0.0}),
+    ("timeout_s", {"timeout_s": -1.0}),
+    ("timeout_s", {"timeout_s": math.nan}),
+    ("timeout_s", {"timeout_s": math.inf}),
+    ("timeout_s", {"timeout_s": "60"}),
+    ("sleep", {"sleep": -0.001}),
+    ("sleep", {"sleep": -1}),
+    ("sleep", {"sleep": math.nan}),
+    ("sleep", {"sleep": math.inf}),
+    ("sleep", {"sleep": "0.001"}),
+    ("sleep", {"sleep": False}),
+    ("initial", {"initial": 1.5}),
+    ("initial", {"initial": "0"}),
+    ("initial", {"initial": True}),
+    ("start_method", {"start_method": "bogus"}),
+    ("start_method", {"start_method": ""}),
+    ("start_method", {"start_method": "Fork"}),
+    ("primitive", {"primitive": "bogus"}),
+    ("primitive", {"primitive": "threads"}),
+    ("lock", {"lock": "bogus"}),
+    ("lock", {"lock": "mutex"}),
+    ("lock", {"primitive": "thread", "lock": "value_lock"}),
+    ("lock", {"primitive": "thread", "lock": "manager"}),
+    ("lock", {"primitive": "asyncio", "lock": "decorator"}),
+    ("direction", {"direction": "withdraw"}),
+    ("direction", {"direction": ""}),
+    ("sharing", {"sharing": "global"}),
+    ("sharing", {"primitive": "process", "sharing": "inherited"}),
+    ("sharing", {"primitive": "thread", "sharing": "inherited"}),
+    ("sharing", {"primitive": "process_pool", "sharing": "inherited"}),
+    ("grades", {"grades": {"bogus": "acceptable"}}),
+    ("grades", {"grades": {"lost": "interesting"}}),
+    ("grades.consistent", {"grades": {"consistent": "great"}}),
+    ("grades.timeout", {"grades": {"timeout": "ok"}}),
+    ("increment", {"increment": "bogus"}),
+    ("increment", {"lock": "local_sum", "increment": "inplace"}),
+    ("switch_interval", {"switch_interval": 0.0}),
+    ("switch_interval", {"switch_interval": -1e-6}),
+    ("switch_interval", {"switch_interval": math.nan}),
+    # a balance that cannot fit the shared C int
+    ("initial", {"initial": SHARED_INT_MAX}),
+    ("initial", {"initial": SHARED_INT_MIN}),
+    ("initial", {"initial": 2**40, "workers": 1}),
+    ("times", {"times": 2**31, "workers": 2}),
+    ("amount", {"amount": 2**31, "workers": 1, "times": 1}),
+    ("workers", {"workers": 512, "times": 10**7, "primitive": "pool"}),
+]
+
+
+@pytest.mark.parametrize("key, changes", BAD, ids=[f"{k}-{i}" for i, (k, _) in enumerate(BAD)])
+def test_bad_values_are_refused_with_one_line_naming_the_key(key: str, changes: "dict[str, object]") -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate(spec(**changes))
+    message = str(caught.value)
+    assert "\n" not in message
+    named = message.split(": ", 1)[0]
+    assert key in named.split("/"), message
+
+
+def test_unknown_choices_list_the_allowed_ones() -> None:
+    with pytest.raises(ConfigError, match="lock: 'mutex' is not one of") as caught:
+        validate(spec(lock="mutex"))
+    assert all(lock in str(caught.value) for lock in LOCKS)
+    with pytest.raises(ConfigError) as caught:
+        validate(spec(start_method="bogus"))
+    assert all(method in str(caught.value) for method in multiprocessing.get_all_start_methods())
+
+
+def test_a_start_method_the_platform_lacks_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    with pytest.raises(ConfigError, match="^start_method: 'fork' is not available here; use null or one of spawn$"):
+        validate(spec(start_method="fork"))
+    assert validate(spec(start_method="spawn")).start_method == "spawn"
+
+
+def test_out_of_range_message_gives_the_reachable_balance() -> None:
+    with pytest.raises(ConfigError) as caught:
+        validate(spec(workers=1, times=1, amount=1, initial=SHARED_INT_MAX))
+    assert f"[{SHARED_INT_MAX}, {SHARED_INT_MAX + 1}]" in str(caught.value)
+    assert f"[{SHARED_INT_MIN}, {SHARED_INT_MAX}]" in str(caught.value)
+
+
+def test_config_error_is_a_value_error() -> None:
+    assert issubclass(ConfigError, ValueError)
