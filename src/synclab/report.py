@@ -601,9 +601,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         sys.stdout.write(render(report, args.format))
         sys.stdout.flush()
-    except BrokenPipeError:  # `synclab report ... | head`
-        sys.stderr.close()
-        return 0
+    except BrokenPipeError:  # `synclab report ... | head`: the reader has had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
     if args.format == "csv" and report.skipped:
         for s in report.skipped:
             sys.stderr.write(f"skipped {s.path}: {s.reason}\n")
