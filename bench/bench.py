@@ -4,7 +4,9 @@
    hand-written loop of the same shape (bench/cells.py). Target: within 1.10x.
 2. Per-job time of a multirun sweep of tiny jobs, and a single tiny run's wall time, against
    a bare Hydra app that does nothing. Targets: 1.25x per job, 1.3x for the single run.
-3. Detection power of the stress preset under every interpreter found: share of repeats that
+3. local_sum against every lock that keeps the count right, two contending workers: how many
+   times cheaper per operation summing privately is (the design the README recommends).
+4. Detection power of the stress preset under every interpreter found: share of repeats that
    lose updates (target >= 95%), wall time per repeat (target < 100 ms), and 0 lost with a lock.
 Sections that other modules provide (reports, environment capture) are appended.
 """
@@ -112,6 +114,25 @@ def bench_overhead() -> List[Row]:
     ]
 
 
+def bench_local_sum() -> List[Row]:
+    rows: List[Row] = []
+    for primitive in ("thread", "process", "pool"):
+        per_op = {}
+        for lock in LOCK_SUPPORT[primitive]:
+            if lock == "none":
+                continue
+            n = 3_000 if lock == "manager" else 100_000
+            spec = ExperimentSpec(primitive=primitive, lock=lock, workers=2, times=n, repeats=3, timeout_s=120)
+            runs = run_experiment(spec).runs
+            assert all(run.outcome == "consistent" for run in runs), (primitive, lock)
+            per_op[lock] = min(run.work_s / run.ops_done for run in runs)
+        for lock, cost in per_op.items():
+            if lock != "local_sum":
+                rows.append((f"{primitive}: {lock} per op / local_sum per op", cost / per_op["local_sum"],
+                             f"{cost * 1e9:8.1f} ns vs {per_op['local_sum'] * 1e9:6.1f} ns, 2 workers"))
+    return rows
+
+
 def _stress_spec(**changes: object) -> ExperimentSpec:
     """The values of experiments/stress.yaml."""
     import yaml  # a dependency of Hydra's, so always present here
@@ -156,7 +177,7 @@ def _extra_sections() -> List[Callable[[], List[Row]]]:
 
 def main() -> int:
     only = set(sys.argv[1:])
-    sections = [bench_cells, bench_overhead, bench_detection, *_extra_sections()]
+    sections = [bench_cells, bench_overhead, bench_local_sum, bench_detection, *_extra_sections()]
     print(f"synclab benchmark on Python {sys.version.split()[0]}, {os.cpu_count()} cpus")
     for section in sections:
         if only and section.__name__ not in only:
