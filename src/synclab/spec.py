@@ -106,13 +106,14 @@ def _choice(key: str, value: Any, allowed: "tuple[str, ...] | list[str]") -> Non
         raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
 
 
-def _at_least(key: str, value: Any, low: float, kind: type = int) -> None:
+def _at_least(key: str, value: Any, low: float, kind: type = int, strict: bool = False) -> None:
+    """``value`` is a finite number of ``kind`` and >= low (> low when ``strict``)."""
     if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int):
         raise ConfigError(f"{key}: expected {'a number' if kind is float else 'an integer'}, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{key}: must be a finite number, got {value!r}")
-    if value < low:
-        raise ConfigError(f"{key}: must be >= {low:g}, got {value!r}")
+    if value < low or (strict and value == low):
+        raise ConfigError(f"{key}: must be {'>' if strict else '>='} {low:g}, got {value!r}")
 
 
 def reachable_range(spec: ExperimentSpec) -> "tuple[int, int]":
@@ -142,9 +143,7 @@ def validate(spec: ExperimentSpec) -> ExperimentSpec:
     _at_least("amount", spec.amount, 1)
     _at_least("repeats", spec.repeats, 1)
     _at_least("sleep", spec.sleep, 0, float)
-    _at_least("timeout_s", spec.timeout_s, 0, float)
-    if spec.timeout_s <= 0:
-        raise ConfigError(f"timeout_s: must be > 0, got {spec.timeout_s!r}")
+    _at_least("timeout_s", spec.timeout_s, 0, float, strict=True)
     if isinstance(spec.initial, bool) or not isinstance(spec.initial, int):
         raise ConfigError(f"initial: expected an integer, got {spec.initial!r}")
     available = multiprocessing.get_all_start_methods()
@@ -162,9 +161,7 @@ def validate(spec: ExperimentSpec) -> ExperimentSpec:
             f"use one of {', '.join(LOCK_SUPPORT[spec.primitive])}"
         )
     if spec.switch_interval is not None:
-        _at_least("switch_interval", spec.switch_interval, 0, float)
-        if spec.switch_interval <= 0:
-            raise ConfigError(f"switch_interval: must be > 0 seconds, got {spec.switch_interval!r}")
+        _at_least("switch_interval", spec.switch_interval, 0, float, strict=True)
     if spec.sharing == "inherited" and spec.primitive != "pool":
         raise ConfigError("sharing: 'inherited' (the notebook's module-level Value) applies only to primitive=pool")
     if spec.primitive in CROSS_PROCESS:
