@@ -14,7 +14,7 @@ from loguru import logger
 from omegaconf import DictConfig
 
 from . import __version__, progress
-from .config import describe_error, to_spec
+from .config import describe_error, describe_override_error, to_spec
 from .env import capture
 from .logs import job_log, setup_console
 from .results import RepeatResult, write_json_atomic
@@ -111,10 +111,42 @@ def launch(config_dir: Path, argv: Optional[list] = None) -> None:
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
     setup_console()
+    args = sys.argv[1:]
+    refusal = _existing_run_dir(args)
+    if refusal:
+        _config_exit(refusal)
     entry = hydra.main(version_base="1.3", config_path=str(config_dir), config_name="config")(_hydra_task)
     try:
         entry()
     except (HydraException, OmegaConfBaseException) as error:
         if full_error:
             raise
-        _config_exit(describe_error(error))
+        _config_exit(describe_override_error(args, error, Path(config_dir)))
+    except ValueError as error:
+        # Hydra rejects some overrides (`lock=null`, `=3`) with a bare ValueError
+        if full_error or not _raised_by_hydra(error):
+            raise
+        _config_exit(describe_override_error(args, error, Path(config_dir)))
+
+
+def _raised_by_hydra(error: BaseException) -> bool:
+    import traceback
+
+    frames = traceback.extract_tb(error.__traceback__)
+    return bool(frames) and f"{os.sep}hydra{os.sep}" in frames[-1].filename
+
+
+def _existing_run_dir(args: "list[str]") -> Optional[str]:
+    """Refuse an empty output directory, and a single run into a directory that holds a result,
+    before Hydra creates or rewrites anything."""
+    for arg in args:
+        if arg.partition("=")[0] in ("hydra.run.dir", "hydra.sweep.dir") and not arg.partition("=")[2].strip():
+            return f"{arg.partition('=')[0]}: must name a directory (empty would write into the current one)"
+    if any(arg in ("-m", "--multirun") for arg in args):
+        return None
+    for arg in args:
+        if arg.startswith("hydra.run.dir=") and "${" not in arg:
+            out = Path(arg.split("=", 1)[1])
+            if (out / RESULT).exists():
+                return f"hydra.run.dir: {out} already holds a {RESULT}; refusing to overwrite it"
+    return None

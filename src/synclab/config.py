@@ -6,6 +6,7 @@ at composition, before an output directory exists.
 """
 
 import re
+from pathlib import Path
 from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
@@ -120,6 +121,34 @@ def to_spec(cfg: DictConfig) -> ExperimentSpec:
         # Hydra reads python=3.10 as the float 3.1; Python 3.1 itself could never run synclab.
         values["python"] = "3.10"
     return ExperimentSpec(primitive=plain["primitive"]["name"], lock=plain["lock"]["name"], **values)
+
+
+def describe_override_error(args: "list[str]", error: BaseException, config_dir: Optional[Path] = None) -> str:
+    """One line naming the override Hydra could not take: unparsable, without a key, or a
+    config group given something other than an option name (``lock=null``)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for arg in args:
+        if arg.startswith("-"):
+            continue
+        key = arg.split("=", 1)[0].lstrip("+~") if "=" in arg else arg.lstrip("+~")
+        try:
+            override = parser.parse_override(arg)
+        except Exception as parse_error:  # Hydra's grammar errors carry no key of their own
+            reason = " ".join(str(parse_error).split()).split(" See https://")[0]
+            return f"{key or arg}: cannot read the override {arg!r} ({reason}); the form is key=value"
+        if not override.key_or_group:
+            return f"{arg!r}: an override needs a key: key=value"
+        group = override.key_or_group
+        if group in CONFIG_GROUPS and not isinstance(override.value(), (str, list)):
+            options = sorted(p.stem for p in (config_dir / group).glob("*.yaml")) if config_dir else []
+            allowed = f"choose from {', '.join(options)}" if options else "see python run.py --help"
+            return f"{group}: takes the name of one of its options, got {override.get_value_element_as_str()}; {allowed}"
+    return describe_error(error)
+
+
+CONFIG_GROUPS = ("primitive", "lock", "experiment")
 
 
 def describe_error(error: BaseException) -> str:
