@@ -106,6 +106,9 @@ def _sweep_cost_per_job(jobs: int) -> float:
 
 
 def bench_report() -> List[Row]:
+    from loguru import logger
+
+    logger.remove()  # the callback's own log lines would interleave with the benchmark's table
     rows: List[Row] = []
     with tempfile.TemporaryDirectory(prefix="synclab-bench-report-") as tmp:
         root = Path(tmp)
