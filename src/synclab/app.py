@@ -18,11 +18,8 @@ from .config import describe_error, describe_override_error, to_spec
 from .env import capture
 from .logs import job_log, setup_console
 from .results import RepeatResult, write_json_atomic
-from .interpreters import resolve as resolve_interpreter
-from .remote import run_in_interpreter
 from .runner import run_experiment
 from .spec import ConfigError, ExperimentSpec, validate
-from .report import format_job
 from .table import format_repeats
 
 RESULT = "result.json"
@@ -52,12 +49,18 @@ def _job_env(spec: ExperimentSpec, env: Dict[str, Any]) -> Dict[str, Any]:
     return env
 
 
+def _resolve_interpreter(request: str) -> str:
+    from .interpreters import resolve  # probes interpreters: only when python= is set
+
+    return resolve(request).path
+
+
 def run_job(cfg: DictConfig) -> Dict[str, Any]:
     """One Hydra job: validate, run every repeat, write env.json, result.json and the log."""
     out = Path(HydraConfig.get().runtime.output_dir)
     try:
         spec = validate(to_spec(cfg))
-        python = None if spec.python is None else resolve_interpreter(spec.python).path
+        python = None if spec.python is None else _resolve_interpreter(spec.python)
         if (out / RESULT).exists():
             raise ConfigError(f"hydra.run.dir: {out} already holds a {RESULT}; refusing to overwrite it")
     except ConfigError:
@@ -74,6 +77,8 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
             write_json_atomic(out / ENV, _job_env(spec, capture(spec.start_method)))
             result = run_experiment(spec, on_repeat=on_repeat)
         else:
+            from .remote import run_in_interpreter
+
             logger.info(f"running under {python}")
             on_env = lambda env: write_json_atomic(out / ENV, _job_env(spec, env))  # noqa: E731
             result = run_in_interpreter(python, spec, on_repeat=on_repeat, on_env=on_env)
@@ -81,6 +86,8 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
         data["overrides"] = list(HydraConfig.get().overrides.task)  # the job's own keys, for reports
         write_json_atomic(out / RESULT, data)
         logger.info(f"outcomes: {data['summary']['outcomes']}")
+    from .report import format_job
+
     print(format_repeats(result.runs), flush=True)
     print(format_job(data, path=out.name), end="", flush=True)
     return data
