@@ -99,6 +99,9 @@ BAD_INPUTS = [
     bad("timeout_s=-1", key="timeout_s"),
     bad("sleep=-0.1", key="sleep"),
     bad("sleep=nan", key="sleep"),
+    bad("sleep=1e300", key="sleep"),
+    bad("timeout_s=1e10", key="timeout_s"),
+    bad("experiment=threads_safe", key="experiment", mentions=["+experiment"]),
     bad("switch_interval=0", key="switch_interval"),
     # choices
     bad("start_method=bogus", key="start_method", mentions=multiprocessing.get_all_start_methods()),
@@ -174,6 +177,18 @@ def test_a_bad_value_in_a_sweep_stops_it_in_one_line_without_a_result(cli: Cli, 
     assert load(sweep_dir / "0" / "result.json")["config"]["workers"] == 2  # the good job ran
     assert not (sweep_dir / "1").exists()
     assert [p for p in files_under(sweep_dir) if p.name == "result.json"] == [sweep_dir / "0" / "result.json"]
+
+
+@pytest.mark.parametrize("sweep", [["lock=none,spinlock"], ["+experiment=threads_safe,nope"]])
+def test_an_unknown_option_in_a_swept_group_stops_the_sweep_before_any_job(
+    cli: Cli, tmp_path: Path, sweep: List[str]
+) -> None:
+    sweep_dir = tmp_path / "sweep"
+    done = cli(["-m", *sweep, "times=100", "repeats=1", f"hydra.sweep.dir={sweep_dir}"])
+    no_traceback(done)
+    assert done.returncode == 2
+    assert len(done.stderr_lines) == 1 and "unknown option" in done.stderr_lines[0], done.stderr
+    assert not sweep_dir.exists()
 
 
 # --- one run and its files -------------------------------------------------------------------------

@@ -94,8 +94,18 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
 
 
 def _config_exit(message: str) -> "NoReturn":
+    _discard_refused_sweep()
     sys.stderr.write(f"synclab: configuration error: {message}\n")
     sys.exit(EXIT_CONFIG)
+
+
+def _discard_refused_sweep() -> None:
+    """A sweep refused before any job ran leaves no directory holding only its multirun.yaml."""
+    from . import callbacks
+
+    sweep = callbacks.started_sweep_dir
+    if sweep is not None and sweep.is_dir() and {p.name for p in sweep.iterdir()} <= {"multirun.yaml"}:
+        shutil.rmtree(sweep, ignore_errors=True)
 
 
 def _hydra_task(cfg: DictConfig) -> Dict[str, Any]:

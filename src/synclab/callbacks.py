@@ -43,6 +43,11 @@ def count_jobs(config: DictConfig) -> Optional[int]:
         return None
 
 
+# The sweep directory of the multirun in progress, so a sweep refused before its first job can be
+# removed again (Hydra writes multirun.yaml into it before it checks the jobs' configs).
+started_sweep_dir: Optional[Path] = None
+
+
 class ReportCallback(Callback):
     """Summarize a sweep when it ends; show the sweep's progress while it runs."""
 
@@ -52,6 +57,8 @@ class ReportCallback(Callback):
         self._bar: Optional[progress.Bar] = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        global started_sweep_dir
+        started_sweep_dir = Path(str(config.hydra.sweep.dir))
         if OmegaConf.select(config, "hydra.launcher._target_") == BASIC_LAUNCHER:
             self._bar = progress.bar("jobs", count_jobs(config))
 

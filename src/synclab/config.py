@@ -141,7 +141,7 @@ def describe_override_error(args: "list[str]", error: BaseException, config_dir:
         if not override.key_or_group:
             return f"{arg!r}: an override needs a key: key=value"
         group = override.key_or_group
-        if group in CONFIG_GROUPS and not isinstance(override.value(), (str, list)):
+        if group in CONFIG_GROUPS and not override.is_sweep_override() and not isinstance(override.value(), (str, list)):
             options = sorted(p.stem for p in (config_dir / group).glob("*.yaml")) if config_dir else []
             allowed = f"choose from {', '.join(options)}" if options else "see python run.py --help"
             return f"{group}: takes the name of one of its options, got {override.get_value_element_as_str()}; {allowed}"
@@ -163,10 +163,16 @@ def describe_error(error: BaseException) -> str:
             key = getattr(exc, "full_key", None) or ""
             message = str(getattr(exc, "msg", None) or exc).splitlines()[0]
             if "not in struct" in message or "Key '" in message and "not" in message:
-                return f"{key or 'key'}: not a synclab setting (see python run.py --help)"
+                return _not_a_setting(key or "key")
             return f"{key}: {message}" if key else message
     text = " ".join(str(error).split())
     match = re.search(r"Could not override '([^']+)'", text)
     if match:
-        return f"{match.group(1)}: not a synclab setting (see python run.py --help)"
+        return _not_a_setting(match.group(1))
     return text
+
+
+def _not_a_setting(key: str) -> str:
+    if key == "experiment":  # a preset is added to the defaults, not overridden
+        return "experiment: choose a preset with +experiment=NAME (note the +)"
+    return f"{key}: {_NOT_A_SETTING}"

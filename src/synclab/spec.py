@@ -1,7 +1,7 @@
 """The experiment as plain, frozen data, and the checks it must pass before anything starts.
 
 Standard library only and Python 3.8 compatible: this is what workers receive, under any
-start method and (later) inside other interpreters, so it must carry no Hydra or OmegaConf.
+start method and inside other interpreters (the python key), so it must carry no Hydra or OmegaConf.
 """
 
 import math
@@ -101,6 +101,9 @@ class ExperimentSpec:
         return asdict(self)
 
 
+MAX_SECONDS = 7 * 24 * 3600.0  # for sleep and timeout_s: far below what the platform's timers accept
+
+
 def _choice(key: str, value: Any, allowed: "tuple[str, ...] | list[str]") -> None:
     if value not in allowed:
         raise ConfigError(f"{key}: {value!r} is not one of {', '.join(allowed)}")
@@ -144,6 +147,9 @@ def validate(spec: ExperimentSpec) -> ExperimentSpec:
     _at_least("repeats", spec.repeats, 1)
     _at_least("sleep", spec.sleep, 0, float)
     _at_least("timeout_s", spec.timeout_s, 0, float, strict=True)
+    for key in ("sleep", "timeout_s"):
+        if getattr(spec, key) > MAX_SECONDS:
+            raise ConfigError(f"{key}: must be <= {MAX_SECONDS:g} seconds (a week), got {getattr(spec, key)!r}")
     if isinstance(spec.initial, bool) or not isinstance(spec.initial, int):
         raise ConfigError(f"initial: expected an integer, got {spec.initial!r}")
     available = multiprocessing.get_all_start_methods()
