@@ -360,6 +360,22 @@ def test_check_exit_codes(tmp_path, capsys):
     assert run_cli([str(tmp_path), "--check"], capsys)[0] == 1  # the tree holding both
 
 
+def test_check_fails_when_a_run_cannot_be_read(tmp_path, capsys):
+    root = sweep(tmp_path / "s")
+    (root / "9").mkdir()
+    (root / "9" / "result.json").write_text('{"schema_version": 1, "runs": [')  # half-written
+    code, out, err = run_cli([str(root), "--check"], capsys)
+    assert code == 1
+    assert "could not be read" in err and "skipped" in out
+    assert run_cli([str(root)], capsys)[0] == 0
+
+
+def test_out_that_cannot_be_written_is_one_line(tmp_path, capsys):
+    root = sweep(tmp_path / "s")
+    code, _, err = run_cli([str(root), "--out", "/proc/synclab-cannot-write-here"], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--out" in err
+
+
 @pytest.mark.parametrize("make, needle", [
     (lambda p: p / "missing", "no such file or directory"),
     (lambda p: (p / "notes.txt").write_text("x") and p / "notes.txt", "not a directory of runs"),

@@ -579,7 +579,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="table", help="what to print (default: table)")
     parser.add_argument("--out", metavar="DIR", help="also write summary.csv, summary.md and plots into DIR")
     parser.add_argument("--no-plots", action="store_true", help="with --out, write the summaries only")
-    parser.add_argument("--check", action="store_true", help=f"exit {EXIT_FORBIDDEN} when any forbidden outcome appears")
+    parser.add_argument("--check", action="store_true", help=f"exit {EXIT_FORBIDDEN} when any forbidden outcome appears or any run cannot be read")
 
 
 def _fail(message: str) -> int:
@@ -607,17 +607,32 @@ def run(args: argparse.Namespace) -> int:
         for s in report.skipped:
             sys.stderr.write(f"skipped {s.path}: {s.reason}\n")
     if args.out is not None:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        write_summary(report, out)
-        if not args.no_plots:
-            from .plots import draw_all
+        try:
+            out = Path(args.out)
+            out.mkdir(parents=True, exist_ok=True)
+            write_summary(report, out)
+            if not args.no_plots:
+                from .plots import draw_all
 
-            draw_all(report, out)
-    if args.check and report.forbidden_rows:
+                draw_all(report, out)
+        except OSError as error:
+            return _fail(f"--out: cannot write into {args.out}: {error.strerror or error}")
+    if args.check:
+        return _check(report)
+    return 0
+
+
+def _check(report: Report) -> int:
+    """--check: fail on a forbidden outcome, and on runs that could not be read, which cannot be vouched for."""
+    if report.forbidden_rows:
         names = sorted({o for row in report.forbidden_rows for o in row.forbidden})
         sys.stderr.write(
             f"synclab report: forbidden outcomes ({', '.join(names)}) in {len(report.forbidden_rows)} job(s)\n"
+        )
+        return EXIT_FORBIDDEN
+    if report.skipped:
+        sys.stderr.write(
+            f"synclab report: {len(report.skipped)} run(s) could not be read (see skipped); cannot vouch for them\n"
         )
         return EXIT_FORBIDDEN
     return 0
