@@ -8,8 +8,9 @@ child is killed once it outlives what its repeats can take.
 import json
 import os
 import subprocess
+import tempfile
 import threading
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -33,11 +34,13 @@ def run_in_interpreter(
 ) -> ExperimentResult:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (SOURCE_ROOT, env.get("PYTHONPATH")) if p)
+    # stderr goes to a file, not a pipe: a child that writes a lot there must never stall
+    errors = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(
         [python, "-m", "synclab.child"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=errors,
         text=True,
         env=env,
     )
@@ -63,16 +66,18 @@ def run_in_interpreter(
                 error = message["error"]
             elif "end" in message:
                 ended = True
-        stderr = proc.stderr.read() if proc.stderr else ""
         proc.wait()
     finally:
         watchdog.cancel()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        errors.seek(0)
+        stderr = errors.read()
+        errors.close()
     if error is not None:
         raise ConfigError(error)
     if not ended:
         tail = " ".join(stderr.strip().splitlines()[-1:]) or f"exit code {proc.returncode}"
         raise RemoteError(f"the experiment under {python} stopped early: {tail}")
-    return ExperimentResult(replace(spec), runs)
+    return ExperimentResult(spec, runs)
