@@ -388,3 +388,18 @@ def test_every_preset_runs_from_the_command_line(cli: Cli, tmp_path: Path, name:
     else:
         assert outcomes <= {"consistent", "lost_updates"}
     assert data["summary"]["forbidden"] == []
+
+
+@pytest.mark.parametrize("primitive", ["process", "pool", "process_pool"])
+def test_workers_stopped_mid_operation_still_give_every_repeat_its_timeout(
+    cli: Cli, tmp_path: Path, primitive: str
+) -> None:
+    """A busy worker stopped at the timeout may die holding the shared Value's own lock; the
+    parent must still read the balance and go on, repeat after repeat, not hang."""
+    run_dir = tmp_path / "run"
+    done = cli([f"primitive={primitive}", "times=100000000", "timeout_s=0.2", "repeats=6", f"hydra.run.dir={run_dir}"])
+    no_traceback(done)
+    assert done.returncode == 0, done.stderr
+    runs = load(run_dir / "result.json")["runs"]
+    assert [run["outcome"] for run in runs] == ["timeout"] * 6
+    assert all(run["grade"] == "forbidden" for run in runs)

@@ -196,6 +196,12 @@ def _process_worker(
     stamps[2 * index], stamps[2 * index + 1] = start, end
 
 
+def _final_balance(shared: Any) -> int:
+    """The balance once every worker is reaped, read past the Value's own lock: a worker
+    stopped at the timeout may have died holding it, and nobody else can write any more."""
+    return int(shared.get_obj().value)
+
+
 def _shared_state(ctx: Any, spec: ExperimentSpec) -> Dict[str, Any]:
     shared = ctx.Value("i", spec.initial)
     lock, release = make_lock(spec.lock, ctx, shared)
@@ -232,7 +238,8 @@ def run_processes(spec: ExperimentSpec) -> RawRepeat:
     clean = sum(1 for proc in procs if proc.exitcode == 0)
     pairs = [(stamps[2 * i], stamps[2 * i + 1]) for i in range(spec.workers)]
     return RawRepeat(
-        before, shared.value, clean * spec.times, sum(counts), spec.workers - clean, timed_out, wall, _work_span(pairs)
+        before, _final_balance(shared), clean * spec.times, sum(counts), spec.workers - clean, timed_out, wall,
+        _work_span(pairs),
     )
 
 
@@ -336,7 +343,7 @@ def run_pools(spec: ExperimentSpec) -> RawRepeat:
     wall = time.perf_counter() - began
     reported = sum(ops for ops, _, _ in returned)
     span = _work_span([(start, end) for _, start, end in returned])
-    return RawRepeat(before, state["shared"].value, reported, sum(state["counts"]), failed, timed_out, wall, span)
+    return RawRepeat(before, _final_balance(state["shared"]), reported, sum(state["counts"]), failed, timed_out, wall, span)
 
 
 RUNNERS = {
