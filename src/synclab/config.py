@@ -122,6 +122,10 @@ def to_spec(cfg: DictConfig) -> ExperimentSpec:
     return ExperimentSpec(primitive=plain["primitive"]["name"], lock=plain["lock"]["name"], **values)
 
 
+# The plugin config each shipped launcher config extends -> the extra that installs the plugin.
+LAUNCHER_EXTRAS = {"submitit_slurm": "slurm", "submitit_local": "slurm", "ray": "ray", "joblib": "joblib"}
+
+
 def describe_error(error: BaseException) -> str:
     """One line naming the key and what is allowed, for any Hydra or OmegaConf error."""
     for exc in (error, error.__cause__, error.__context__):
@@ -137,6 +141,10 @@ def describe_error(error: BaseException) -> str:
                 return f"{key or 'key'}: not a synclab setting (see python run.py --help)"
             return f"{key}: {message}" if key else message
     text = " ".join(str(error).split())
+    match = re.search(r"In 'hydra/launcher/([^']+)': Could not load 'hydra/launcher/([^']+)'", text)
+    if match and match.group(2) in LAUNCHER_EXTRAS:
+        return (f"hydra/launcher={match.group(1)}: its launcher plugin is not installed; "
+                f"pip install 'synclab[{LAUNCHER_EXTRAS[match.group(2)]}]'")
     match = re.search(r"Could not override '([^']+)'", text)
     if match:
         return f"{match.group(1)}: not a synclab setting (see python run.py --help)"

@@ -329,7 +329,7 @@ def collect(root: "str | os.PathLike[str]") -> Report:
         except OSError as error:
             skipped.append(Skipped(path, f"unreadable directory: {error.strerror or error}"))
             continue
-        if ".hydra" in entries or "run.log" in entries:
+        if ".hydra" in entries or "run.log" in entries or INTERRUPTED in entries:
             skipped.append(Skipped(path, _missing_reason(entries)))
             continue
         subdirs = [name for name, entry in entries.items()
