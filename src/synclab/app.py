@@ -69,7 +69,7 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
         _discard(out)
         raise
     with job_log(out / LOG), progress.bar("repeats", spec.repeats) as bar, CoRun(str(out)) as beside:
-        on_repeat = lambda run: (_log_repeat(run), bar.advance(), beside.sample())  # noqa: E731
+        on_repeat = lambda run: (_log_repeat(run), bar.advance(), beside.sample(), interrupt.check())  # noqa: E731
         logger.info(
             f"synclab {__version__}: primitive={spec.primitive} lock={spec.lock} workers={spec.workers} "
             f"times={spec.times} amount={spec.amount} initial={spec.initial} sleep={spec.sleep} "

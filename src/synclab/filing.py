@@ -59,6 +59,7 @@ def file_job(sweep_dir: Path, job: JobFiles) -> str:
         path = job_dir / name
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(path, text)
+    (job_dir / INTERRUPTED).unlink(missing_ok=True)  # left by an earlier interruption of the driver
     return "filed"
 
 

@@ -33,6 +33,13 @@ def _on_signal(signum: int, frame: Optional[FrameType]) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
+def check() -> None:
+    """Raise again an interruption that Python swallowed: an exception raised where it only prints
+    them (an at-fork hook, a finalizer) is lost, and the sweep would run on."""
+    if _STATE["signal"] is not None and _STATE["pid"] == os.getpid():
+        raise KeyboardInterrupt(_signal_name())
+
+
 def install() -> None:
     """Route SIGINT (unless it was ignored on purpose) and SIGTERM to a KeyboardInterrupt here."""
     _STATE["pid"] = os.getpid()
@@ -60,9 +67,15 @@ def mark(job_dir: Path) -> None:
 
 @contextmanager
 def guarding(job_dir: Path) -> Iterator[None]:
-    """Around one job: on interruption stop its workers, mark it interrupted, pass the interruption on."""
+    """Around one job: on interruption stop its workers, mark it interrupted, pass the interruption on.
+
+    A job that finishes after its driver was interrupted (submitit and Slurm jobs run on) is
+    complete: its result replaces the mark the driver left."""
     try:
+        check()
         yield
+        (job_dir / INTERRUPTED).unlink(missing_ok=True)
+        check()
     except KeyboardInterrupt:
         from .primitives import stop_children
 
@@ -93,7 +106,7 @@ def conclude() -> int:
         logger.warning(f"sweep summary not written ({type(error).__name__}: {error})")
     names = ", ".join(sorted(left)) or "none"
     sys.stderr.write(
-        f"synclab: sweep interrupted by {_signal_name()}; interrupted jobs: {names}; "
+        f"synclab: sweep interrupted by {_signal_name()}; unfinished jobs: {names}; "
         f"summary written for the finished ones. Finish it with: synclab resume {sweep}\n"
     )
     return status

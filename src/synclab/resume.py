@@ -49,9 +49,9 @@ def config_dir(record: "object") -> Optional[Path]:
     return None
 
 
-def missing_jobs(record: "object", sweep: Path) -> Optional[List[int]]:
-    """Job numbers without a complete result, when the sweep's size and layout tell them
-    without composing anything (the basic expansion, directories named by job number)."""
+def job_dirs(record: "object", sweep: Path) -> Optional[List[Path]]:
+    """The sweep's job directories, when its size and layout tell them without composing
+    anything (the basic expansion, directories named by job number)."""
     from omegaconf import OmegaConf
 
     from .callbacks import count_jobs
@@ -60,7 +60,16 @@ def missing_jobs(record: "object", sweep: Path) -> Optional[List[int]]:
     total = count_jobs(record)  # type: ignore[arg-type]
     if total is None or subdir != "${hydra.job.num}":
         return None
-    return [num for num in range(total) if not is_complete(sweep / str(num))]
+    return [sweep / str(num) for num in range(total)]
+
+
+def _summary_outdated(sweep: Path, jobs: List[Path]) -> bool:
+    """Some result is newer than the summary: a job finished after its driver was interrupted."""
+    summary = sweep / "summary.csv"
+    if not summary.is_file():
+        return True
+    written = summary.stat().st_mtime_ns
+    return any((job / "result.json").stat().st_mtime_ns > written for job in jobs)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,9 +85,17 @@ def run(args: argparse.Namespace) -> int:
     conf = config_dir(record)
     if conf is None or not (conf / "config.yaml").is_file():
         return _fail(f"{args.sweep}: the sweep's config directory ({conf}) is gone")
-    missing = missing_jobs(record, sweep)
-    if missing == []:
-        print(f"synclab resume: every job of {sweep} has a complete result; nothing to do")
+    jobs = job_dirs(record, sweep)
+    if jobs is not None and all(is_complete(job) for job in jobs):
+        if not _summary_outdated(sweep, jobs):
+            print(f"synclab resume: every job of {sweep} has a complete result; nothing to do")
+            return 0
+        from .callbacks import summarize_sweep  # jobs that ran on after the driver stopped (submitit, Slurm)
+        from .logs import setup_console
+
+        setup_console()
+        summarize_sweep(sweep, table=False)
+        print(f"synclab resume: every job of {sweep} has a complete result; the summary now covers them all")
         return 0
     task = [str(item) for item in OmegaConf.select(record, "hydra.overrides.task") or []]
     hydra = [str(item) for item in OmegaConf.select(record, "hydra.overrides.hydra") or [] if not str(item).startswith(_OWN)]
