@@ -88,19 +88,19 @@ def run(args: argparse.Namespace) -> int:
     jobs = job_dirs(record, sweep)
     if jobs is not None and all(is_complete(job) for job in jobs):
         if not _summary_outdated(sweep, jobs):
-            print(f"synclab resume: every job of {sweep} has a complete result; nothing to do")
+            print(f"synclab resume: every job of {args.sweep} has a complete result; nothing to do")
             return 0
         from .callbacks import summarize_sweep  # jobs that ran on after the driver stopped (submitit, Slurm)
         from .logs import setup_console
 
         setup_console()
         summarize_sweep(sweep, table=False)
-        print(f"synclab resume: every job of {sweep} has a complete result; the summary now covers them all")
+        print(f"synclab resume: every job of {args.sweep} has a complete result; the summary now covers them all")
         return 0
     task = [str(item) for item in OmegaConf.select(record, "hydra.overrides.task") or []]
     hydra = [str(item) for item in OmegaConf.select(record, "hydra.overrides.hydra") or [] if not str(item).startswith(_OWN)]
     argv = ["-m", *task, *hydra, f"hydra.sweep.dir={quote(str(sweep))}", "hydra.sweeper.resume=true"]
-    print(f"synclab resume: {sweep}: rerunning the jobs without a complete result", flush=True)
+    print(f"synclab resume: {args.sweep}: rerunning the jobs without a complete result", flush=True)
     from .app import launch
 
     launch(conf, argv)
