@@ -7,6 +7,7 @@ complete result are launched, under their original job numbers, so nothing compl
 overwritten and nothing runs twice.
 """
 
+import json
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, List, Optional, Sequence, Tuple
@@ -108,8 +109,6 @@ class FilingLauncher(Launcher):
 
     def _pending(self, job_overrides: Sequence[Sequence[str]], first: int) -> List[int]:
         """Job numbers of this batch without a complete result; a complete one must be this job's."""
-        import json
-
         pending = []
         for offset, overrides in enumerate(job_overrides):
             num = first + offset
@@ -160,8 +159,6 @@ class FilingLauncher(Launcher):
         self._warn_corun(files)
 
     def _warn_corun(self, files: JobFiles) -> None:
-        import json
-
         if self.warned:
             return
         host = json.loads(files.text("result.json")).get("host") or {}
