@@ -95,3 +95,18 @@ def test_resume_needs_a_sweep_directory(tmp_path):
     done = _synclab("resume", str(tmp_path))
     assert done.returncode == 2
     assert done.stderr == f"synclab resume: {tmp_path}: not a sweep directory (no multirun.yaml)\n"
+
+
+def test_resume_refuses_a_job_directory_holding_another_jobs_result(tmp_path, cli):
+    sweep = tmp_path / "sweep"
+    assert cli([*SWEEP[:2], "times=50", "repeats=1", f"hydra.sweep.dir={sweep}"]).returncode == 0
+    (sweep / "2" / "result.json").unlink()
+    result = sweep / "1" / "result.json"
+    result.write_text(result.read_text().replace('"lock=explicit"', '"lock=semaphore"'))
+    done = _synclab("resume", str(sweep))
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"synclab: configuration error: job 1 in {sweep}/1 holds a result for lock=semaphore times=50 repeats=1, "
+        "but the sweep's job 1 is lock=explicit times=50 repeats=1; resume refuses to mix them"
+    )
+    assert not (sweep / "2" / "result.json").exists()
