@@ -57,7 +57,7 @@ class CoRun:
         directory = registry_dir()
         try:
             directory.mkdir(parents=True, exist_ok=True)
-            if directory == registry_dir() and REGISTRY_ENV not in os.environ:
+            if not os.environ.get(REGISTRY_ENV):
                 os.chmod(directory, 0o1777)  # shared by every user's jobs, like /tmp itself
         except OSError:
             pass
