@@ -34,8 +34,8 @@ def _on_signal(signum: int, frame: Optional[FrameType]) -> None:
 
 
 def check() -> None:
-    """Raise again an interruption that Python swallowed: an exception raised where it only prints
-    them (an at-fork hook, a finalizer) is lost, and the sweep would run on."""
+    """Raise again an interruption that Python swallowed: raised where Python only prints an
+    exception (an at-fork hook, a finalizer), it is lost, and the sweep would run on."""
     if _STATE["signal"] is not None and _STATE["pid"] == os.getpid():
         raise KeyboardInterrupt(_signal_name())
 
