@@ -1,5 +1,6 @@
 """Interrupting a real sweep with SIGINT or SIGTERM, then `synclab resume`: every job complete exactly once."""
 
+import json
 import signal
 import subprocess
 import sys
@@ -110,3 +111,21 @@ def test_resume_refuses_a_job_directory_holding_another_jobs_result(tmp_path, cl
         "but the sweep's job 1 is lock=explicit times=50 repeats=1; resume refuses to mix them"
     )
     assert not (sweep / "2" / "result.json").exists()
+
+
+def test_an_interrupted_single_run_is_marked_and_leaves_no_result(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(cli_command(["times=300", "sleep=0.001", "repeats=20", f"hydra.run.dir={run_dir}"]),
+                            cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(run_dir / "run.log", proc)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=WAIT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert err.strip().splitlines()[-1] == "synclab: interrupted by SIGTERM"
+    assert not (run_dir / "result.json").exists()
+    assert json.loads((run_dir / "interrupted.json").read_text())["signal"] == "SIGTERM"
