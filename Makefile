@@ -2,19 +2,28 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+BASE   := $(VENV)/.synclab-base
 STAMP  := $(VENV)/.synclab-installed
+PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 
 .PHONY: install run test bench clean
 
+# Everything: the package, the test tools and every launcher extra (slurm, ray, joblib).
 install: $(STAMP)
 
 # Re-install only when the project's dependencies change; `make install` is safe to repeat.
+# `make run` needs the package alone, so a fresh clone that only runs stays small.
+$(BASE): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) -e .
+	@touch $(BASE)
+
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
-	@touch $(STAMP)
+	$(PIP) -e '.[test]'
+	@touch $(BASE) $(STAMP)
 
-run: install
+run: $(BASE)
 	$(PY) run.py
 
 test: install

@@ -87,5 +87,31 @@ def no_children_left() -> Iterator[None]:
     assert not left, f"child processes left alive: {left}"
 
 
+def processes_mentioning(text: str) -> List[int]:
+    """Live processes whose command line contains text (a test's own temp dir): what a test left running."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if text.encode() in handle.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
 def preset_names() -> List[str]:
     return sorted(path.stem for path in EXPERIMENTS.glob("*.yaml"))
+
+
+@pytest.fixture(autouse=True, scope="session")
+def own_running_jobs_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Jobs record the other synclab jobs running on their host (synclab.corun); the tests'
+    jobs look only at each other, not at whatever else runs on the machine."""
+    previous = os.environ.get("SYNCLAB_RUNNING_DIR")
+    os.environ["SYNCLAB_RUNNING_DIR"] = str(tmp_path_factory.mktemp("running"))
+    yield
+    if previous is None:
+        os.environ.pop("SYNCLAB_RUNNING_DIR", None)
+    else:
+        os.environ["SYNCLAB_RUNNING_DIR"] = previous

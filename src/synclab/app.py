@@ -10,14 +10,18 @@ from pathlib import Path
 from typing import Any, Dict, NoReturn, Optional
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from loguru import logger
 from omegaconf import DictConfig
 
-from . import __version__, progress
+from . import __version__, interrupt, progress
 from .config import describe_error, describe_override_error, to_spec
+from .corun import CoRun
 from .env import capture
+from .filing import pack
 from .logs import job_log, setup_console
 from .results import RepeatResult, write_json_atomic
+from .primitives import restore_default_start_method
 from .runner import run_experiment
 from .spec import ConfigError, ExperimentSpec, validate
 from .table import format_repeats
@@ -58,6 +62,7 @@ def _resolve_interpreter(request: str) -> str:
 def run_job(cfg: DictConfig) -> Dict[str, Any]:
     """One Hydra job: validate, run every repeat, write env.json, result.json and the log."""
     out = Path(HydraConfig.get().runtime.output_dir)
+    restore_default_start_method()  # a launcher's worker may have set its own
     try:
         spec = validate(to_spec(cfg))
         python = None if spec.python is None else _resolve_interpreter(spec.python)
@@ -66,8 +71,8 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
     except ConfigError:
         _discard(out)
         raise
-    with job_log(out / LOG), progress.bar("repeats", spec.repeats) as bar:
-        on_repeat = lambda run: (_log_repeat(run), bar.advance())  # noqa: E731
+    with job_log(out / LOG), progress.bar("repeats", spec.repeats) as bar, CoRun(str(out)) as beside:
+        on_repeat = lambda run: (_log_repeat(run), bar.advance(), beside.sample(), interrupt.check())  # noqa: E731
         logger.info(
             f"synclab {__version__}: primitive={spec.primitive} lock={spec.lock} workers={spec.workers} "
             f"times={spec.times} amount={spec.amount} initial={spec.initial} sleep={spec.sleep} "
@@ -84,6 +89,10 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
             result = run_in_interpreter(python, spec, on_repeat=on_repeat, on_env=on_env)
         data = result.to_dict()
         data["overrides"] = list(HydraConfig.get().overrides.task)  # the job's own keys, for reports
+        data["host"] = beside.finish()  # other synclab jobs seen on this host, and its load
+        if data["host"]["co_jobs"]:
+            logger.warning(f"ran beside {data['host']['co_jobs']} other synclab job(s) on this host: "
+                           "they compete for cores and disturb what this job measures")
         write_json_atomic(out / RESULT, data)
         logger.info(f"outcomes: {data['summary']['outcomes']}")
     from .report import format_job
@@ -108,13 +117,19 @@ def _discard_refused_sweep() -> None:
         shutil.rmtree(sweep, ignore_errors=True)
 
 
-def _hydra_task(cfg: DictConfig) -> Dict[str, Any]:
+def _hydra_task(cfg: DictConfig) -> Any:
     # A SystemExit passes through Hydra's job runner untouched, so a refused config stops
     # here with its one line, before Hydra adds a report of its own.
+    hydra = HydraConfig.get()
+    out = Path(hydra.runtime.output_dir)
     try:
-        return run_job(cfg)
+        with interrupt.guarding(out):
+            data = run_job(cfg)
     except ConfigError as error:
         _config_exit(str(error))
+    if hydra.mode == RunMode.MULTIRUN:  # the job's files travel back to the sweep's driver
+        return pack(out, str(hydra.sweep.subdir))
+    return data
 
 
 def launch(config_dir: Path, argv: Optional[list] = None) -> None:
@@ -133,8 +148,11 @@ def launch(config_dir: Path, argv: Optional[list] = None) -> None:
     if refusal:
         _config_exit(refusal)
     entry = hydra.main(version_base="1.3", config_path=str(config_dir), config_name="config")(_hydra_task)
+    interrupt.install()
     try:
         entry()
+    except KeyboardInterrupt:
+        sys.exit(interrupt.conclude())
     except (HydraException, OmegaConfBaseException) as error:
         if full_error:
             raise

@@ -19,6 +19,8 @@ from . import progress
 
 BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+# synclab's sweeper expands a sweep exactly as the basic one does (it files and resumes on top)
+SWEEPERS = (BASIC_SWEEPER, "hydra_plugins.synclab_sweeper.synclab_sweeper.SynclabSweeper")
 
 
 def count_jobs(config: DictConfig) -> Optional[int]:
@@ -26,7 +28,7 @@ def count_jobs(config: DictConfig) -> Optional[int]:
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     try:
-        if OmegaConf.select(config, "hydra.sweeper._target_") != BASIC_SWEEPER:
+        if OmegaConf.select(config, "hydra.sweeper._target_") not in SWEEPERS:
             return None
         params = OmegaConf.select(config, "hydra.sweeper.params") or {}
         arguments = [f"{key}={value}" for key, value in params.items()]
@@ -59,6 +61,9 @@ class ReportCallback(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         global started_sweep_dir
         started_sweep_dir = Path(str(config.hydra.sweep.dir))
+        from . import interrupt
+
+        interrupt.watch_sweep(Path(str(config.hydra.sweep.dir)))
         if OmegaConf.select(config, "hydra.launcher._target_") == BASIC_LAUNCHER:
             self._bar = progress.bar("jobs", count_jobs(config))
 

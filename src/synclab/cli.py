@@ -15,6 +15,7 @@ from . import __version__
 COMMANDS = {
     "interpreters": ("interpreters", "list the Python interpreters an experiment can run under (python=...)"),
     "report": ("report", "summarize runs and sweeps on disk: one row per job; --check fails on forbidden outcomes"),
+    "resume": ("resume", "finish an interrupted sweep in its own directory: rerun only the jobs without a result"),
 }
 
 

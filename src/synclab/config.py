@@ -151,6 +151,10 @@ def describe_override_error(args: "list[str]", error: BaseException, config_dir:
 CONFIG_GROUPS = ("primitive", "lock", "experiment")
 
 
+# The plugin config each shipped launcher config extends -> the extra that installs the plugin.
+LAUNCHER_EXTRAS = {"submitit_slurm": "slurm", "submitit_local": "slurm", "ray": "ray", "joblib": "joblib"}
+
+
 def describe_error(error: BaseException) -> str:
     """One line naming the key and what is allowed, for any Hydra or OmegaConf error."""
     for exc in (error, error.__cause__, error.__context__):
@@ -166,6 +170,10 @@ def describe_error(error: BaseException) -> str:
                 return _not_a_setting(key or "key")
             return f"{key}: {message}" if key else message
     text = " ".join(str(error).split())
+    match = re.search(r"In 'hydra/launcher/([^']+)': Could not load 'hydra/launcher/([^']+)'", text)
+    if match and match.group(2) in LAUNCHER_EXTRAS:
+        return (f"hydra/launcher={match.group(1)}: its launcher plugin is not installed; "
+                f"pip install 'synclab[{LAUNCHER_EXTRAS[match.group(2)]}]'")
     match = re.search(r"Could not override '([^']+)'", text)
     if match:
         return _not_a_setting(match.group(1))

@@ -47,6 +47,14 @@ def _work_span(stamps: "List[Span]") -> Optional[float]:
     return max(end for _, end in finished) - min(start for start, _ in finished)
 
 
+def restore_default_start_method() -> None:
+    """Undo a default start method that a host process installed for itself (joblib's loky
+    workers set "loky", whose processes cannot carry shared memory): start_method=null then
+    means the platform's default, as it does everywhere else."""
+    if multiprocessing.get_start_method(allow_none=True) not in (None, *multiprocessing.get_all_start_methods()):
+        multiprocessing.set_start_method(None, force=True)
+
+
 def _context(spec: ExperimentSpec) -> Any:
     return multiprocessing.get_context(spec.start_method)
 
@@ -76,6 +84,11 @@ def _reap(processes: "List[Any]", grace: float) -> None:
         if proc.is_alive():
             proc.kill()
             proc.join()
+
+
+def stop_children() -> None:
+    """Stop and reap every child process still running: an interrupted repeat's workers."""
+    _reap(multiprocessing.active_children(), 0.0)
 
 
 # --- in one process: threads, a thread pool, asyncio tasks -------------------------------------
@@ -160,14 +173,16 @@ def run_in_host(spec: ExperimentSpec) -> RawRepeat:
     host.start()
     sender.close()
     report = None
-    if receiver.poll(spec.timeout_s):
-        try:
-            report = receiver.recv()
-        except EOFError:  # the host died before reporting
-            report = ()
-    receiver.close()
-    timed_out = report is None
-    _reap([host], 0.0 if timed_out else _GRACE_S)
+    try:
+        if receiver.poll(spec.timeout_s):
+            try:
+                report = receiver.recv()
+            except EOFError:  # the host died before reporting
+                report = ()
+    finally:  # also when interrupted: the host never outlives its repeat
+        receiver.close()
+        timed_out = report is None
+        _reap([host], 0.0 if timed_out else _GRACE_S)
     wall = time.perf_counter() - began
     if not report:
         return RawRepeat(spec.initial, None, 0, 0, spec.workers, timed_out, wall, None)
@@ -286,13 +301,18 @@ def _run_mp_pools(
         pending.append(pool.starmap_async(_pool_task, [(i, spec.times, amounts[i]) for i in group], chunksize=1))
     returned: List[Tuple[int, float, float]] = []
     failed, timed_out = 0, False
-    for result, group in zip(pending, groups):
-        try:
-            returned += result.get(max(0.0, deadline - time.perf_counter()))
-        except multiprocessing.TimeoutError:
-            timed_out, failed = True, failed + len(group)
-        except Exception:  # a task raised (a broken barrier, an error in the loop)
-            failed += len(group)
+    try:
+        for result, group in zip(pending, groups):
+            try:
+                returned += result.get(max(0.0, deadline - time.perf_counter()))
+            except multiprocessing.TimeoutError:
+                timed_out, failed = True, failed + len(group)
+            except Exception:  # a task raised (a broken barrier, an error in the loop)
+                failed += len(group)
+    except BaseException:  # interrupted: a pool left alone would replace the workers stopped
+        for pool in pools:
+            pool.terminate()
+        raise
     for pool in pools:
         if timed_out or failed:
             pool.terminate()
@@ -310,7 +330,12 @@ def _run_executor(
     executor = ProcessPoolExecutor(spec.workers, mp_context=ctx, initializer=_pool_init, initargs=initargs)
     amounts = spec.signed_amounts()
     futures = [executor.submit(_pool_task, i, spec.times, amounts[i]) for i in range(spec.workers)]
-    finished, pending = wait(futures, timeout=max(0.0, deadline - time.perf_counter()))
+    try:
+        finished, pending = wait(futures, timeout=max(0.0, deadline - time.perf_counter()))
+    except BaseException:  # interrupted: stop the executor's processes, as on a timeout
+        _reap(list(getattr(executor, "_processes", {}).values()), 0.0)
+        executor.shutdown(wait=True)
+        raise
     returned = [f.result() for f in finished if f.exception() is None]
     failed = spec.workers - len(returned)
     if pending or failed:

@@ -24,6 +24,7 @@ from .outcome import GRADES, OUTCOMES, grade_table
 from .stats import BASELINE_IGNORED, DriftStats, baseline_key, drift_stats, lock_cost, median, wilson
 
 RESULT = "result.json"
+INTERRUPTED = "interrupted.json"
 OVERRIDES = (".hydra", "overrides.yaml")
 SCHEMA_VERSIONS = (1,)
 SUMMARY_CSV = "summary.csv"
@@ -58,6 +59,13 @@ class Row:
     ops_per_s: Optional[float]  # median over the repeats
     forbidden: Tuple[str, ...]
     lock_cost: Optional[float] = None
+    co_jobs: Optional[int] = None  # other synclab jobs seen running on the same host (None: not recorded)
+    host_load: Optional[float] = None  # the host's 1-minute load average at the job's end
+
+    @property
+    def co_run(self) -> bool:
+        """Ran beside other jobs on its host: its measurement competed with them for cores."""
+        return bool(self.co_jobs)
 
     @property
     def anomaly_rate(self) -> float:
@@ -90,6 +98,8 @@ def _natural(name: str) -> Tuple:
 
 
 def _missing_reason(entries: Mapping[str, Any]) -> str:
+    if INTERRUPTED in entries:
+        return f"no {RESULT}: the job was interrupted (see {INTERRUPTED}); `synclab resume` reruns it"
     if any(name.startswith(f".{RESULT}.") and name.endswith(".tmp") for name in entries):
         return f"no {RESULT}: the job stopped while writing it (a temporary file is left)"
     if "run.log" in entries:
@@ -237,6 +247,9 @@ def row_from_result(data: Any, path: str = ".", overrides: Optional[Sequence[str
         outcome_grades[outcome] = "forbidden"
     repeats = len(runs)
     anomalies = repeats - outcomes.get("consistent", 0)
+    host = data.get("host")
+    co_jobs = host.get("co_jobs") if isinstance(host, dict) else None
+    load = host.get("load_end") if isinstance(host, dict) else None
     return Row(
         path=path,
         config=flat,
@@ -250,6 +263,8 @@ def row_from_result(data: Any, path: str = ".", overrides: Optional[Sequence[str
         drifts=tuple(drifts),
         ops_per_s=median(rates),
         forbidden=tuple(sorted(forbidden, key=_outcome_order)) if forbidden else (),
+        co_jobs=co_jobs if type(co_jobs) is int else None,
+        host_load=load if type(load) in (int, float) else None,
     )
 
 
@@ -314,7 +329,7 @@ def collect(root: "str | os.PathLike[str]") -> Report:
         except OSError as error:
             skipped.append(Skipped(path, f"unreadable directory: {error.strerror or error}"))
             continue
-        if ".hydra" in entries or "run.log" in entries:
+        if ".hydra" in entries or "run.log" in entries or INTERRUPTED in entries:
             skipped.append(Skipped(path, _missing_reason(entries)))
             continue
         subdirs = [name for name, entry in entries.items()
@@ -406,6 +421,8 @@ def record(row: Row, keys: Sequence[str], outcomes: Sequence[str]) -> Dict[str, 
         ops_per_s_median=_round(row.ops_per_s, 1),
         lock_cost=_round(row.lock_cost, 3),
         forbidden=list(row.forbidden),
+        co_jobs=row.co_jobs,
+        host_load=row.host_load,
     )
     return rec
 
@@ -450,6 +467,9 @@ def _display(report: Report, mark: str) -> Tuple[List[str], List[List[str]]]:
     shown = [o for o in report.outcomes if any(row.outcomes.get(o) for row in report.rows)] or ["consistent"]
     headers = ["job", *report.keys, "repeats", *shown, "anomaly [95% CI]", "drift mean", "drift sd",
                "drift min", "drift max", "ops/s", "lock cost", "forbidden"]
+    co_run = any(row.co_run for row in report.rows)
+    if co_run:  # shown only when some job shared its host with others
+        headers.insert(-1, "co-run")
     cells = []
     for row in report.rows:
         low, high = row.anomaly_ci or (0.0, 1.0)
@@ -466,9 +486,17 @@ def _display(report: Report, mark: str) -> Tuple[List[str], List[List[str]]]:
             _fmt(row.drift.max, ",d"),
             _fmt(row.ops_per_s, ",.0f"),
             "-" if row.lock_cost is None else f"{row.lock_cost:.2f}x",
+            *([_co_run_cell(row)] if co_run else []),
             forbidden,
         ])
     return headers, cells
+
+
+def _co_run_cell(row: Row) -> str:
+    if not row.co_run:
+        return ""
+    load = "" if row.host_load is None else f", load {row.host_load:.1f}"
+    return f"CO-RUN: {row.co_jobs} other{'s' * (row.co_jobs != 1)}{load}"
 
 
 def _footer(report: Report) -> str:
@@ -477,6 +505,9 @@ def _footer(report: Report) -> str:
     bad = len(report.forbidden_rows)
     text = f"{jobs} job{'s' * (jobs != 1)}, {repeats} repeat{'s' * (repeats != 1)}"
     text += f", {bad} with a forbidden outcome" if bad else ", no forbidden outcome"
+    co_run = sum(1 for row in report.rows if row.co_run)
+    if co_run:
+        text += f", {co_run} ran beside other jobs on their host"
     if report.skipped:
         text += f", {len(report.skipped)} skipped"
     return text
@@ -521,7 +552,9 @@ def to_markdown(report: Report) -> str:
             "anomaly: share of repeats that are not `consistent`, with its 95% Wilson interval. "
             "drift: after - expected, over repeats whose work all landed. ops/s: median over repeats. "
             "lock cost: ops/s of the otherwise identical `lock=none` job divided by this job's. "
-            "**FORBIDDEN** rows show an outcome the experiment's grading forbids.",
+            "**FORBIDDEN** rows show an outcome the experiment's grading forbids."
+            + (" co-run: the job ran beside other synclab jobs on its host, which competed for its cores."
+               if any(row.co_run for row in report.rows) else ""),
         ]
     if report.skipped:
         lines += ["", "## Skipped", ""]

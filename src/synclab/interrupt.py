@@ -1,0 +1,112 @@
+"""Ctrl-C and SIGTERM during a run or a sweep: stop cleanly and say what is left to do.
+
+Both signals become a KeyboardInterrupt in the process that runs the jobs. The running job
+stops its workers (as a repeat that times out does), leaves ``interrupted.json`` instead of a
+result, and the sweep's summary is written for the jobs that finished; ``synclab resume``
+reruns the rest. Worker processes forked from the job keep the default meaning of SIGTERM,
+so stopping a worker is never mistaken for interrupting the sweep.
+"""
+
+import os
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Iterator, Optional
+
+from loguru import logger
+
+from .filing import INTERRUPTED, unfinished
+from .results import write_json_atomic
+
+_STATE: dict = {"pid": None, "signal": None, "sweep": None}
+
+
+def _on_signal(signum: int, frame: Optional[FrameType]) -> None:
+    if os.getpid() != _STATE["pid"]:  # a forked worker: the signal's default action
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    _STATE["signal"] = signum
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def check() -> None:
+    """Raise again an interruption that Python swallowed: raised where Python only prints an
+    exception (an at-fork hook, a finalizer), it is lost, and the sweep would run on."""
+    if _STATE["signal"] is not None and _STATE["pid"] == os.getpid():
+        raise KeyboardInterrupt(_signal_name())
+
+
+def install() -> None:
+    """Route SIGINT (unless it was ignored on purpose) and SIGTERM to a KeyboardInterrupt here."""
+    _STATE["pid"] = os.getpid()
+    signal.signal(signal.SIGTERM, _on_signal)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _on_signal)
+
+
+def watch_sweep(sweep_dir: Path) -> None:
+    """Remember the running sweep, so an interruption can summarize it."""
+    _STATE["sweep"] = Path(sweep_dir)
+
+
+def _signal_name() -> str:
+    return signal.Signals(_STATE["signal"] or signal.SIGINT).name
+
+
+def mark(job_dir: Path) -> None:
+    write_json_atomic(job_dir / INTERRUPTED, {
+        "status": "interrupted",
+        "signal": _signal_name(),
+        "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    })
+
+
+@contextmanager
+def guarding(job_dir: Path) -> Iterator[None]:
+    """Around one job: on interruption stop its workers, mark it interrupted, pass the interruption on.
+
+    A job that finishes after its driver was interrupted (submitit and Slurm jobs run on) is
+    complete: its result replaces the mark the driver left."""
+    try:
+        check()
+        yield
+        (job_dir / INTERRUPTED).unlink(missing_ok=True)
+        check()
+    except KeyboardInterrupt:
+        from .primitives import stop_children
+
+        stop_children()
+        if job_dir.is_dir() and not (job_dir / "result.json").exists():
+            mark(job_dir)
+        logger.warning(f"job interrupted by {_signal_name()}: {job_dir}")
+        raise
+
+
+def conclude() -> int:
+    """After an interruption reached the top: mark the sweep's unfinished jobs, write its summary
+    for what finished, say how to resume; return the exit status (128 + the signal)."""
+    status = 128 + int(_STATE["signal"] or signal.SIGINT)
+    sweep: Optional[Path] = _STATE["sweep"]
+    if sweep is None or not sweep.is_dir():
+        sys.stderr.write(f"synclab: interrupted by {_signal_name()}\n")
+        return status
+    left = unfinished(sweep)
+    for job_dir in left.values():
+        if not (job_dir / INTERRUPTED).exists():
+            mark(job_dir)
+    from .callbacks import summarize_sweep
+
+    try:
+        summarize_sweep(sweep, table=False)
+    except Exception as error:  # the finished jobs are safe on disk; the summary can be redone
+        logger.warning(f"sweep summary not written ({type(error).__name__}: {error})")
+    names = ", ".join(sorted(left)) or "none"
+    sys.stderr.write(
+        f"synclab: sweep interrupted by {_signal_name()}; unfinished jobs: {names}; "
+        f"summary written for the finished ones. Finish it with: synclab resume {sweep}\n"
+    )
+    return status

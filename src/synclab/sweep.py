@@ -1,0 +1,171 @@
+"""The driver's side of a sweep under any launcher: file what jobs return, resume what is missing.
+
+``hydra_plugins.synclab_sweeper`` wraps whatever launcher the sweep uses (basic, joblib,
+submitit, Ray) in a FilingLauncher. Each returned job is filed in the driver's sweep directory
+(see filing.py), co-running jobs are reported once, and on resume only the jobs without a
+complete result are launched, under their original job numbers, so nothing complete is
+overwritten and nothing runs twice.
+"""
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, List, Optional, Sequence, Tuple
+
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.errors import HydraException
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from loguru import logger
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from .filing import JobFiles, clear_attempt, file_job, is_complete
+
+MULTIRUN = "multirun.yaml"
+
+
+class ResumeRefused(HydraException):
+    """The sweep on disk and the sweep composed now are not the same sweep."""
+
+
+def sweep_dir_of(config: DictConfig) -> Path:
+    return Path(str(config.hydra.sweep.dir))
+
+
+def _plain(config: DictConfig) -> Any:
+    """The experiment's part of a config, unresolved, without Hydra's own section."""
+    data = OmegaConf.to_container(config, resolve=False)
+    assert isinstance(data, dict)
+    data.pop("hydra", None)
+    return data
+
+
+def _first_difference(old: Any, new: Any, prefix: str = "") -> Optional[str]:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in list(old) + [k for k in new if k not in old]:
+            found = _first_difference(old.get(key, "<missing>"), new.get(key, "<missing>"), f"{prefix}{key}.")
+            if found:
+                return found
+        return None
+    if old != new:
+        return f"{prefix.rstrip('.')} was {old!r}, is now {new!r}"
+    return None
+
+
+def check_resumable(config: DictConfig) -> None:
+    """Refuse to resume when conf/ no longer composes the sweep's own configuration."""
+    record = sweep_dir_of(config) / MULTIRUN
+    if not record.is_file():
+        raise ResumeRefused(f"hydra.sweep.dir: {record.parent} holds no {MULTIRUN}; nothing to resume")
+    difference = _first_difference(_plain(OmegaConf.load(record)), _plain(config))
+    if difference:
+        raise ResumeRefused(f"the sweep's configuration changed since it ran ({difference}); resume refuses to mix them")
+
+
+@contextmanager
+def keeping_sweep_record(config: Optional[DictConfig], resume: bool) -> Iterator[None]:
+    """On resume, keep the sweep's original multirun.yaml (Hydra rewrites it at every sweep)."""
+    record = None if config is None or not resume else sweep_dir_of(config) / MULTIRUN
+    original = record.read_text(encoding="utf-8") if record is not None and record.is_file() else None
+    try:
+        yield
+    finally:
+        if record is not None and original is not None:
+            from .report import write_text_atomic
+
+            write_text_atomic(record, original)
+
+
+def _runs(indices: Sequence[int]) -> List[Tuple[int, int]]:
+    """Consecutive job numbers as (first, count) runs: 3,4,5,8 -> (3,3),(8,1)."""
+    runs: List[Tuple[int, int]] = []
+    for index in indices:
+        if runs and runs[-1][0] + runs[-1][1] == index:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((index, 1))
+    return runs
+
+
+class FilingLauncher(Launcher):
+    """Wraps the sweep's launcher: launch, then file each returned job on the driver."""
+
+    def __init__(self, inner: Launcher, hydra_context: HydraContext, config: DictConfig, resume: bool = False) -> None:
+        self.inner = inner
+        self.hydra_context = hydra_context
+        self.config = config
+        self.resume = resume
+        self.warned = False
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.inner.setup(hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def _job_dir(self, overrides: Sequence[str], num: int) -> Path:
+        """The job's directory, from hydra.sweep.subdir composed as the launcher will compose it."""
+        sweep_config = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        with open_dict(sweep_config):
+            sweep_config.hydra.job.num = num
+        return sweep_dir_of(self.config) / str(sweep_config.hydra.sweep.subdir)
+
+    def _pending(self, job_overrides: Sequence[Sequence[str]], first: int) -> List[int]:
+        """Job numbers of this batch without a complete result; a complete one must be this job's."""
+        pending = []
+        for offset, overrides in enumerate(job_overrides):
+            num = first + offset
+            job_dir = self._job_dir(overrides, num)
+            if not is_complete(job_dir):
+                pending.append(num)
+                continue
+            recorded = json.loads((job_dir / "result.json").read_text(encoding="utf-8")).get("overrides")
+            if recorded is not None and list(recorded) != list(overrides):
+                raise ResumeRefused(
+                    f"job {num} in {job_dir} holds a result for {' '.join(recorded)}, but the sweep's job {num} "
+                    f"is {' '.join(overrides)}; resume refuses to mix them"
+                )
+        return pending
+
+    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        if not self.resume:
+            returns = list(self.inner.launch(job_overrides, initial_job_idx=initial_job_idx))
+        else:
+            pending = self._pending(job_overrides, initial_job_idx)
+            total = len(job_overrides)
+            if not pending:
+                logger.info(f"resume: jobs {initial_job_idx}..{initial_job_idx + total - 1} are all complete")
+            else:
+                logger.info(
+                    f"resume: {len(pending)} of {total} jobs have no complete result; rerunning job(s) "
+                    f"{', '.join(map(str, pending))}"
+                )
+            returns = []
+            for first, count in _runs(pending):
+                batch = job_overrides[first - initial_job_idx:first - initial_job_idx + count]
+                for offset, overrides in enumerate(batch):
+                    clear_attempt(self._job_dir(overrides, first + offset))
+                returns += self.inner.launch(batch, initial_job_idx=first)
+        for job in returns:
+            self._file(job)
+        return returns
+
+    def _file(self, job: JobReturn) -> None:
+        files = job._return_value if job.status == JobStatus.COMPLETED else None
+        if not isinstance(files, JobFiles):
+            return
+        outcome = file_job(sweep_dir_of(self.config), files)
+        if outcome == "filed":
+            logger.info(f"filed job {files.subdir} returned by its worker in {sweep_dir_of(self.config) / files.subdir}")
+        elif outcome == "kept":
+            logger.warning(f"job {files.subdir}: a complete result is already there; kept it, the returned one is not filed")
+        self._warn_corun(files)
+
+    def _warn_corun(self, files: JobFiles) -> None:
+        if self.warned:
+            return
+        host = json.loads(files.text("result.json")).get("host") or {}
+        if host.get("co_jobs"):
+            self.warned = True
+            logger.warning(
+                f"parallel jobs share a host: job {files.subdir} ran beside {host['co_jobs']} other synclab job(s) "
+                f"on {host.get('name')} (load {host.get('load_end')} on {host.get('cpus')} cores). They compete "
+                f"for cores and disturb what they measure; the summary marks such rows in its co-run column"
+            )
