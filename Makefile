@@ -8,25 +8,25 @@ PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 
 .PHONY: install run test bench clean
 
-# Everything: the package, the test tools and every launcher extra (slurm, ray, joblib).
-install: $(STAMP)
+# The package and its dependencies: the install step `make run` and `make test` both use.
+# It re-installs only when the project's dependencies change, so it is safe to repeat.
+install: $(BASE)
 
-# Re-install only when the project's dependencies change; `make install` is safe to repeat.
-# `make run` needs the package alone, so a fresh clone that only runs stays small.
 $(BASE): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) -e .
 	@touch $(BASE)
 
-$(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+# What the tests need on top: pytest and every launcher extra (slurm, ray, joblib), so the
+# launcher tests run against the real engines. Kept out of `make run`, which stays small.
+$(STAMP): $(BASE)
 	$(PIP) -e '.[test]'
-	@touch $(BASE) $(STAMP)
+	@touch $(STAMP)
 
-run: $(BASE)
+run: install
 	$(PY) run.py
 
-test: install
+test: install $(STAMP)
 	$(PY) -m pytest
 
 bench: install
