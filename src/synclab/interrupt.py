@@ -77,13 +77,24 @@ def guarding(job_dir: Path) -> Iterator[None]:
         (job_dir / INTERRUPTED).unlink(missing_ok=True)
         check()
     except KeyboardInterrupt:
-        from .primitives import stop_children
-
-        stop_children()
-        if job_dir.is_dir() and not (job_dir / "result.json").exists():
-            mark(job_dir)
-        logger.warning(f"job interrupted by {_signal_name()}: {job_dir}")
+        _stop(job_dir)
         raise
+    except Exception as error:
+        # a signal whose KeyboardInterrupt Python swallowed can surface as another error (a
+        # worker that never started, a broken barrier): it is still the interruption
+        if _STATE["signal"] is None or _STATE["pid"] != os.getpid():
+            raise
+        _stop(job_dir)
+        raise KeyboardInterrupt(_signal_name()) from error
+
+
+def _stop(job_dir: Path) -> None:
+    from .primitives import stop_children
+
+    stop_children()
+    if job_dir.is_dir() and not (job_dir / "result.json").exists():
+        mark(job_dir)
+    logger.warning(f"job interrupted by {_signal_name()}: {job_dir}")
 
 
 def conclude() -> int:
