@@ -100,15 +100,19 @@ class ExperimentResult:
         }
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON next to its destination, then rename: a reader never sees half a file."""
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write next to the destination, then rename: a reader never sees half a file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False)
-            handle.write("\n")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """JSON written atomically (see write_bytes_atomic)."""
+    write_bytes_atomic(path, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode("utf-8"))
