@@ -15,6 +15,8 @@ from . import __version__
 COMMANDS = {
     "interpreters": ("interpreters", "list the Python interpreters an experiment can run under (python=...)"),
     "report": ("report", "summarize runs and sweeps on disk: one row per job; --check fails on forbidden outcomes"),
+    "archive": ("archive", "pack a run or sweep into one .tar.gz with a manifest (sha256 of every file, environment)"),
+    "verify": ("verify", "check an archive against its manifest: changed, missing or extra files"),
 }
 
 

@@ -575,7 +575,7 @@ def write_summary(report: Report, out: "str | os.PathLike[str]") -> List[Path]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", metavar="PATH", help="a run, a sweep, or any directory tree of them")
+    parser.add_argument("path", metavar="PATH", help="a run, a sweep, any directory tree of them, or a synclab archive")
     parser.add_argument("--format", choices=FORMATS, default="table", help="what to print (default: table)")
     parser.add_argument("--out", metavar="DIR", help="also write summary.csv, summary.md and plots into DIR")
     parser.add_argument("--no-plots", action="store_true", help="with --out, write the summaries only")
@@ -592,7 +592,15 @@ def run(args: argparse.Namespace) -> int:
     if not os.path.exists(path):
         return _fail(f"{path}: no such file or directory")
     if os.path.isfile(path) and os.path.basename(path) != RESULT:
-        return _fail(f"{path}: not a directory of runs nor a {RESULT}")
+        from .archive import ArchiveError, is_archive, unpacked  # an archive is verified, then unpacked
+
+        if not is_archive(path):
+            return _fail(f"{path}: not a directory of runs, a {RESULT} nor a synclab archive")
+        try:
+            with unpacked(Path(path)) as root:
+                return run(argparse.Namespace(**{**vars(args), "path": str(root)}))
+        except ArchiveError as error:
+            return _fail(str(error))
     if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
         return _fail(f"--out: {args.out} exists and is not a directory")
     report = collect(path)
