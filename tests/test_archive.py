@@ -154,7 +154,7 @@ def test_hostile_archives_are_refused_with_nothing_written(case: str, tmp_path: 
 
     with pytest.raises(ArchiveError, match=reason):
         extract(archive, into)
-    for command in (["verify", str(archive)], ["report", str(archive)]):
+    for command in (["verify", str(archive)], ["report", str(archive)], ["replay", str(archive), "--out", str(into)]):
         code, out, err = _run_main(capsys, *command)
         assert code == 2 and out == "", command
         assert reason in err and len(err.splitlines()) == 1, (command, err)

@@ -17,6 +17,8 @@ COMMANDS = {
     "report": ("report", "summarize runs and sweeps on disk: one row per job; --check fails on forbidden outcomes"),
     "archive": ("archive", "pack a run or sweep into one .tar.gz with a manifest (sha256 of every file, environment)"),
     "verify": ("verify", "check an archive against its manifest: changed, missing or extra files"),
+    "replay": ("replay", "re-run a run or sweep (or an archive) with its recorded configuration and compare"),
+    "compare": ("compare", "compare two runs or sweeps (or archives), matching jobs by configuration"),
 }
 
 
