@@ -73,8 +73,11 @@ def is_archive(path: "str | os.PathLike[str]") -> bool:
 
 def _files(directory: Path) -> List[Tuple[str, Path]]:
     """Every regular file under directory, sorted; a link or special file is refused, not followed."""
+    def unreadable(error: OSError) -> None:
+        raise ArchiveError(f"{error.filename}: unreadable ({error.strerror or error}); nothing packed")
+
     found: List[Tuple[str, Path]] = []
-    for current, dirs, names in os.walk(directory):
+    for current, dirs, names in os.walk(directory, onerror=unreadable):
         here = Path(current)
         for name in sorted(dirs + names):
             path = here / name

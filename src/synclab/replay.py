@@ -270,7 +270,7 @@ def _replay_tree(args: argparse.Namespace, root: Path, out: Path) -> int:
             replayed = Side(str(target), _replay_row(target, job.row.path), read_env(target))
         except ReplayError as error:
             if single:
-                raise
+                raise ReplayError(f"could not replay {label}: {error}") from None
             failures.append((job.row.path, f"could not replay: {error}"))
             continue
         finally:
