@@ -93,6 +93,7 @@ def test_an_environment_difference_is_named(locked_run: Path, copy: Path, capsys
     env["python"]["version"] = "3.9.0"
     env["start_method"] = "spawn"
     env["packages"]["omegaconf"] = "2.0.0"
+    env["packages"]["extra-package"] = "1.0"
     env["hostname"] = "elsewhere"  # not something that explains an outcome
     env_path.write_text(json.dumps(env))
     code, stdout, _ = _main(capsys, "compare", str(locked_run), str(copy))
@@ -102,6 +103,7 @@ def test_an_environment_difference_is_named(locked_run: Path, copy: Path, capsys
     assert f"python.version: {real['python']['version']} -> 3.9.0" in stdout
     assert f"start_method: {real['start_method']} -> spawn" in stdout
     assert f"packages.omegaconf: {real['packages']['omegaconf']} -> 2.0.0" in stdout
+    assert "packages installed in B only (1): extra-package" in stdout
     assert "hostname" not in stdout
 
 

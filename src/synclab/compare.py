@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
+from .env import PACKAGES
 from .report import RESULT, Report, Row, _align, collect, swept_keys
 from .stats import fisher_exact
 
@@ -37,6 +38,9 @@ EXPLAINING = (
 
 class NotRuns(ValueError):
     """A path that holds no runs to compare."""
+
+
+_LISTED = 12  # packages on one side only are counted, and this many named
 
 
 @dataclass(frozen=True)
@@ -84,21 +88,31 @@ def _show(value: Any) -> str:
     return "null" if value is None else str(value)
 
 
-def env_differences(a: Optional[Mapping[str, Any]], b: Optional[Mapping[str, Any]]) -> List[str]:
-    """Each field that could explain a change, as ``key: a -> b``; a field one side lacks is skipped,
-    except a package installed on one side only."""
+def env_differences(a: Optional[Mapping[str, Any]], b: Optional[Mapping[str, Any]],
+                    names: Tuple[str, str] = ("A", "B")) -> List[str]:
+    """Each field that could explain a change, as ``key: a -> b``; a field one side lacks is skipped.
+
+    Packages installed on one side only are counted and the first few named, on one line.
+    """
     if a is None or b is None:
-        missing = " and ".join(side for side, env in (("first", a), ("second", b)) if env is None)
-        return [f"{ENV} missing or unreadable for the {missing}: environment unknown"]
+        missing = " and ".join(side for side, env in zip(names, (a, b)) if env is None)
+        return [f"{ENV} missing or unreadable for {missing}: environment unknown"]
     flat_a, flat_b = _flat(a), _flat(b)
     found = [f"{key}: {_show(flat_a[key])} -> {_show(flat_b[key])}"
              for key in EXPLAINING if key in flat_a and key in flat_b and flat_a[key] != flat_b[key]]
     packages_a, packages_b = a.get("packages"), b.get("packages")
     if isinstance(packages_a, dict) and isinstance(packages_b, dict):
-        for name in sorted(set(packages_a) | set(packages_b), key=str.lower):
-            version_a, version_b = packages_a.get(name, "absent"), packages_b.get(name, "absent")
-            if version_a != version_b:
-                found.append(f"packages.{name}: {_show(version_a)} -> {_show(version_b)}")
+        every = sorted(set(packages_a) | set(packages_b), key=str.lower)
+        for name in every:  # synclab's own dependencies, and any package whose version changed
+            if (name in packages_a and name in packages_b or name in PACKAGES) \
+                    and packages_a.get(name, "absent") != packages_b.get(name, "absent"):
+                found.append(f"packages.{name}: {_show(packages_a.get(name, 'absent'))} -> "
+                             f"{_show(packages_b.get(name, 'absent'))}")
+        for side, here, there in ((names[0], packages_a, packages_b), (names[1], packages_b, packages_a)):
+            only = [name for name in every if name in here and name not in there and name not in PACKAGES]
+            if only:
+                shown = ", ".join(only[:_LISTED]) + (f" and {len(only) - _LISTED} more" if len(only) > _LISTED else "")
+                found.append(f"packages installed in {side} only ({len(only)}): {shown}")
     return found
 
 
@@ -131,7 +145,7 @@ def compare_sides(job: str, a: Side, b: Side, names: Tuple[str, str] = ("A", "B"
     for outcome in rb.forbidden:
         if outcome not in ra.forbidden:
             reasons.append(f"forbidden outcome {outcome} in {names[1]} only ({rb.outcomes.get(outcome, 0)}/{rb.repeats})")
-    return Comparison(job, a, b, p_value, tuple(reasons), tuple(env_differences(a.env, b.env)))
+    return Comparison(job, a, b, p_value, tuple(reasons), tuple(env_differences(a.env, b.env, names)))
 
 
 # ---------------------------------------------------------------- reading trees

@@ -264,10 +264,10 @@ def _replay_tree(args: argparse.Namespace, root: Path, out: Path) -> int:
     comparisons: List[Comparison] = []
     for index, job in enumerate(jobs, 1):
         target = base if single else base / job.row.path
-        sys.stderr.write(f"replaying {job.row.path if not single else label} ({index}/{len(jobs)}) -> {target}\n")
+        sys.stderr.write(f"replaying {job.row.path if not single else label} ({index}/{len(jobs)}) -> {_shown(target)}\n")
         try:
             run_again(job, target)
-            replayed = Side(str(target), _replay_row(target, job.row.path), read_env(target))
+            replayed = Side(_shown(target), _replay_row(target, job.row.path), read_env(target))
         except ReplayError as error:
             if single:
                 raise ReplayError(f"could not replay {label}: {error}") from None
@@ -285,10 +285,18 @@ def _replay_tree(args: argparse.Namespace, root: Path, out: Path) -> int:
                                               "jobs": [job.row.path for job in jobs], "repeats": args.repeats})
             write_summary(collect(base), base)
         sys.stdout.write(format_table(comparisons, NAMES, failures))
-        sys.stdout.write(f"replay: {base}\n")
+        sys.stdout.write(f"replay: {_shown(base)}\n")
     if failures:
         return EXIT_FAILED
     return EXIT_DIFFERS if any(c.verdict == "differs" for c in comparisons) else EXIT_REPRODUCED
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _write_origin(target: Path, record: Dict[str, Any]) -> None:
