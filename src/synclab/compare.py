@@ -85,7 +85,8 @@ def _flat(data: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
 
 
 def _show(value: Any) -> str:
-    return "null" if value is None else str(value)
+    """A value as env.json and the config spell it (null, true, false)."""
+    return json.dumps(value) if value is None or isinstance(value, bool) else str(value)
 
 
 def env_differences(a: Optional[Mapping[str, Any]], b: Optional[Mapping[str, Any]],
@@ -206,7 +207,7 @@ def _num(value: Optional[float], spec: str) -> str:
 
 
 def _range(row: Row) -> str:
-    return "-" if row.drift.min is None else f"{row.drift.min:,d}..{row.drift.max:,d}"
+    return "-" if row.drift.min is None else f"{row.drift.min:,d} to {row.drift.max:,d}"
 
 
 def format_pair(c: Comparison, names: Tuple[str, str] = ("A", "B")) -> str:
@@ -219,7 +220,7 @@ def format_pair(c: Comparison, names: Tuple[str, str] = ("A", "B")) -> str:
         ["outcomes", _outcomes(a), _outcomes(b), ""],
         ["anomaly rate", f"{a.anomalies}/{a.repeats}", f"{b.anomalies}/{b.repeats}", f"Fisher exact p = {c.p_value:.3g}"],
         ["drift mean", _num(a.drift.mean, ",.1f"), _num(b.drift.mean, ",.1f"), ""],
-        ["drift min..max", _range(a), _range(b), ""],
+        ["drift min, max", _range(a), _range(b), ""],
         ["ops/s median", _num(a.ops_per_s, ",.0f"), _num(b.ops_per_s, ",.0f"), ratio],
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
