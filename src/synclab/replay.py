@@ -172,12 +172,23 @@ def run_again(job: Job, target: Path) -> None:
     try:
         _, stderr = proc.communicate(timeout=job.bound_s)
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
+        _stop(proc)
         raise ReplayError(f"the replay did not finish within {job.bound_s:.0f} s; stopped") from None
+    except BaseException:  # Ctrl-C reaches only our group: take the run and its workers down with us
+        _stop(proc)
+        raise
     if proc.returncode != 0:
         lines = [line for line in stderr.splitlines() if line.strip()]
         raise ReplayError(lines[-1] if lines else f"run.py exited with status {proc.returncode}")
+
+
+def _stop(proc: "subprocess.Popen[str]") -> None:
+    """Kill the run's whole process group and reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.communicate()
 
 
 def _sha256(path: Path) -> Optional[str]:
@@ -264,7 +275,8 @@ def _replay_tree(args: argparse.Namespace, root: Path, out: Path) -> int:
     comparisons: List[Comparison] = []
     for index, job in enumerate(jobs, 1):
         target = base if single else base / job.row.path
-        sys.stderr.write(f"replaying {job.row.path if not single else label} ({index}/{len(jobs)}) -> {_shown(target)}\n")
+        what = label if single else job.row.path
+        sys.stderr.write(f"replaying {what} ({index}/{len(jobs)}) -> {_shown(target)}\n")
         try:
             run_again(job, target)
             replayed = Side(_shown(target), _replay_row(target, job.row.path), read_env(target))
