@@ -3,7 +3,9 @@ right reason, environment differences are named, a sweep replays from an archive
 table, and foreign code in an archived configuration is refused before anything runs."""
 
 import json
+import os
 import shutil
+import signal
 from pathlib import Path
 from typing import Tuple
 
@@ -219,3 +221,26 @@ def test_overrides_reproduce_every_recorded_value() -> None:
         overrides_for({"python": "it's"})
     with pytest.raises(ReplayError, match="plain values"):
         overrides_for({"workers": [1, 2]})
+
+
+def test_a_replay_that_outlives_its_bound_is_stopped_with_its_workers(locked_run: Path, tmp_path: Path) -> None:
+    """The run is killed as a process group: neither run.py nor its workers survive the refusal."""
+    from synclab.replay import Job, run_again
+    from synclab.report import read_run
+
+    target = tmp_path / "slow"
+    overrides = ("primitive.name='process'", "lock.name='explicit'", "times=1000000", "sleep=0.001", "repeats=1")
+    job = Job(read_run(str(locked_run), "."), locked_run, overrides, bound_s=1.5)
+    with pytest.raises(ReplayError, match="did not finish within 2 s; stopped"):
+        run_again(job, target)
+    alive = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(target).encode() in cmdline.read_bytes():
+                alive.append(cmdline.parent.name)
+        except OSError:
+            pass
+    for pid in alive:  # do not leave them running for the rest of the suite
+        os.kill(int(pid), signal.SIGKILL)
+    assert not alive, f"processes of the stopped replay still alive: {alive}"
+    assert not (target / "result.json").exists()

@@ -35,6 +35,7 @@ DEFAULT_OUT = Path("outputs") / "replay"
 CODE_PREFIX = "synclab."  # the only code an archived configuration may name
 RUN_PY = Path(__file__).resolve().parents[2] / "run.py"
 _START_BOUND_S = 120.0  # Hydra's start-up and the run's imports, on a slow machine
+_REAP_BOUND_S = 10.0  # a killed process is gone long before this
 NAMES = ("origin", "replay")
 
 
@@ -183,12 +184,15 @@ def run_again(job: Job, target: Path) -> None:
 
 
 def _stop(proc: "subprocess.Popen[str]") -> None:
-    """Kill the run's whole process group and reap it."""
+    """Kill the run's whole process group and reap it; never wait on pipes a straggler may hold."""
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    proc.communicate()
+    proc.wait(timeout=_REAP_BOUND_S)
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 def _sha256(path: Path) -> Optional[str]:
