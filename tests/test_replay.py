@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import signal
+import time
 from pathlib import Path
 from typing import Tuple
 
@@ -223,6 +224,19 @@ def test_overrides_reproduce_every_recorded_value() -> None:
         overrides_for({"workers": [1, 2]})
 
 
+def _running_with(text: str) -> list:
+    """Processes (not zombies) whose command line holds text."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            if state != "Z" and text.encode() in (proc / "cmdline").read_bytes():
+                found.append(proc.name)
+        except (OSError, IndexError):
+            pass
+    return found
+
+
 def test_a_replay_that_outlives_its_bound_is_stopped_with_its_workers(locked_run: Path, tmp_path: Path) -> None:
     """The run is killed as a process group: neither run.py nor its workers survive the refusal."""
     from synclab.replay import Job, run_again
@@ -233,13 +247,11 @@ def test_a_replay_that_outlives_its_bound_is_stopped_with_its_workers(locked_run
     job = Job(read_run(str(locked_run), "."), locked_run, overrides, bound_s=1.5)
     with pytest.raises(ReplayError, match="did not finish within 2 s; stopped"):
         run_again(job, target)
-    alive = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if str(target).encode() in cmdline.read_bytes():
-                alive.append(cmdline.parent.name)
-        except OSError:
-            pass
+    alive = _running_with(str(target))
+    deadline = time.monotonic() + 10  # SIGKILL is certain, but a dying worker can take a moment to go
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = _running_with(str(target))
     for pid in alive:  # do not leave them running for the rest of the suite
         os.kill(int(pid), signal.SIGKILL)
     assert not alive, f"processes of the stopped replay still alive: {alive}"
