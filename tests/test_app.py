@@ -219,7 +219,8 @@ def test_a_run_exits_0_and_leaves_exactly_its_files(single: Dict[str, Any]) -> N
     done, run_dir = single["done"], single["dir"]
     no_traceback(done)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert {p.name for p in run_dir.iterdir()} == RUN_FILES
+    dirty = load(run_dir / "env.json")["git"]["dirty"]  # a dirty checkout's diff is kept beside env.json
+    assert {p.name for p in run_dir.iterdir()} == RUN_FILES | ({"source.patch"} if dirty else set())
     assert (run_dir / ".hydra" / "config.yaml").is_file()
     assert not [p for p in run_dir.rglob("*") if p.name.endswith(".tmp")]  # atomic writes left no temp file
 
@@ -255,7 +256,7 @@ def test_result_json_holds_the_config_every_repeat_and_a_matching_summary(single
 
 def test_env_json_describes_this_interpreter_machine_and_checkout(single: Dict[str, Any]) -> None:
     env = load(single["dir"] / "env.json")
-    assert env["python"] == {
+    assert {key: env["python"][key] for key in ("version", "implementation", "executable", "gil_enabled")} == {
         "version": platform.python_version(),
         "implementation": platform.python_implementation(),
         "executable": sys.executable,
@@ -343,7 +344,8 @@ def test_a_sweep_gives_every_job_its_own_result_and_its_own_log(cli: Cli, tmp_pa
     assert sorted(p.name for p in sweep_dir.iterdir() if p.is_dir()) == ["0", "1", "2", "3"]
     for num, (lock, workers) in enumerate(jobs):
         job_dir = sweep_dir / str(num)
-        assert {p.name for p in job_dir.iterdir()} == RUN_FILES
+        dirty = load(job_dir / "env.json")["git"]["dirty"]
+        assert {p.name for p in job_dir.iterdir()} == RUN_FILES | ({"source.patch"} if dirty else set())
         data = load(job_dir / "result.json")
         assert (data["config"]["lock"], data["config"]["workers"], data["config"]["times"]) == (lock, workers, 2000)
         assert data["overrides"] == [f"lock={lock}", f"workers={workers}", "times=2000", "repeats=1"]

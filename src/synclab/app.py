@@ -17,16 +17,15 @@ from omegaconf import DictConfig
 from . import __version__, interrupt, progress
 from .config import describe_error, describe_override_error, to_spec
 from .corun import CoRun
-from .env import capture
+from .env import PATCH, capture, git_diff, source_dir
 from .filing import pack
 from .logs import job_log, setup_console
-from .results import RepeatResult, write_json_atomic
+from .results import RESULT, RepeatResult, write_bytes_atomic, write_json_atomic
 from .primitives import restore_default_start_method
 from .runner import run_experiment
 from .spec import ConfigError, ExperimentSpec, validate
 from .table import format_repeats
 
-RESULT = "result.json"
 ENV = "env.json"
 LOG = "run.log"
 EXIT_CONFIG = 2
@@ -59,6 +58,15 @@ def _resolve_interpreter(request: str) -> str:
     return resolve(request).path
 
 
+def _write_env(out: Path, env: Dict[str, Any]) -> None:
+    """env.json, and beside it the uncommitted changes of the checkout that ran, as a patch."""
+    write_json_atomic(out / ENV, env)
+    git = env.get("git") or {}
+    diff = git_diff(source_dir()) if git.get("patch") else None
+    if diff:
+        write_bytes_atomic(out / PATCH, diff)
+
+
 def run_job(cfg: DictConfig) -> Dict[str, Any]:
     """One Hydra job: validate, run every repeat, write env.json, result.json and the log."""
     out = Path(HydraConfig.get().runtime.output_dir)
@@ -79,13 +87,13 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
             f"repeats={spec.repeats} start_method={spec.start_method} -> {out}"
         )
         if python is None:
-            write_json_atomic(out / ENV, _job_env(spec, capture(spec.start_method)))
+            _write_env(out, _job_env(spec, capture(spec.start_method)))
             result = run_experiment(spec, on_repeat=on_repeat)
         else:
             from .remote import run_in_interpreter
 
             logger.info(f"running under {python}")
-            on_env = lambda env: write_json_atomic(out / ENV, _job_env(spec, env))  # noqa: E731
+            on_env = lambda env: _write_env(out, _job_env(spec, env))  # noqa: E731
             result = run_in_interpreter(python, spec, on_repeat=on_repeat, on_env=on_env)
         data = result.to_dict()
         data["overrides"] = list(HydraConfig.get().overrides.task)  # the job's own keys, for reports

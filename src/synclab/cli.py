@@ -16,6 +16,10 @@ COMMANDS = {
     "interpreters": ("interpreters", "list the Python interpreters an experiment can run under (python=...)"),
     "report": ("report", "summarize runs and sweeps on disk: one row per job; --check fails on forbidden outcomes"),
     "resume": ("resume", "finish an interrupted sweep in its own directory: rerun only the jobs without a result"),
+    "archive": ("archive", "pack a run or sweep into one .tar.gz with a manifest (sha256 of every file, environment)"),
+    "verify": ("verify", "check an archive against its manifest: changed, missing or extra files"),
+    "replay": ("replay", "re-run a run or sweep (or an archive) with its recorded configuration and compare"),
+    "compare": ("compare", "compare two runs or sweeps (or archives), matching jobs by configuration"),
 }
 
 

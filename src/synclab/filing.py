@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Tuple
 
-from .report import write_text_atomic
+from .env import PATCH
+from .results import RESULT, write_text_atomic
 
-RESULT = "result.json"
 INTERRUPTED = "interrupted.json"
 # What a job leaves in its directory, in the order it is filed: result.json last marks it complete.
-JOB_FILES = (".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", "env.json", "run.log", RESULT)
+JOB_FILES = (".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", "env.json", PATCH, "run.log", RESULT)
 # What an unfinished attempt may leave, cleared before the job runs again.
-ATTEMPT_FILES = ("env.json", "run.log", INTERRUPTED)
+ATTEMPT_FILES = ("env.json", PATCH, "run.log", INTERRUPTED)
 
 
 @dataclass(frozen=True)

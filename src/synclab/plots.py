@@ -4,13 +4,14 @@ Figures are built with matplotlib's object API on the Agg canvas: no pyplot, no 
 state, no display needed. A plot with nothing to show is skipped rather than drawn empty.
 """
 
+import io
 import os
 import statistics
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from .report import Report, readable
+from .report import Report
+from .results import write_bytes_atomic
 
 OUTCOMES_PNG = "outcomes.png"
 DRIFT_PNG = "drift.png"
@@ -40,16 +41,10 @@ def _figure(rows: int) -> Any:
 
 
 def _save(figure: Any, path: Path) -> Path:
-    """Render to a temporary file beside the destination, then rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        figure.savefig(tmp, format="png", dpi=100)
-        readable(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    """Render in memory, then write atomically: a reader never sees half a picture."""
+    png = io.BytesIO()
+    figure.savefig(png, format="png", dpi=100)
+    write_bytes_atomic(path, png.getvalue())
     return path
 
 

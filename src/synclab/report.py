@@ -15,15 +15,14 @@ import json
 import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from .outcome import GRADES, OUTCOMES, grade_table
+from .results import RESULT, write_text_atomic
 from .stats import BASELINE_IGNORED, DriftStats, baseline_key, drift_stats, lock_cost, median, wilson
 
-RESULT = "result.json"
 INTERRUPTED = "interrupted.json"
 OVERRIDES = (".hydra", "overrides.yaml")
 SCHEMA_VERSIONS = (1,)
@@ -574,26 +573,6 @@ def format_job(data: Mapping[str, Any], overrides: Sequence[str] = (), path: str
     return to_table(build(path, [row_from_result(data, path, overrides)]))
 
 
-def readable(path: str) -> None:
-    """Give a temporary file (created private) the permissions of an ordinary new file."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, 0o666 & ~mask)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write next to the destination, then rename: a reader never sees half a summary."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        readable(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def write_summary(report: Report, out: "str | os.PathLike[str]") -> List[Path]:
     """summary.csv and summary.md in out; returns the paths written."""
     out = Path(out)
@@ -608,7 +587,7 @@ def write_summary(report: Report, out: "str | os.PathLike[str]") -> List[Path]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", metavar="PATH", help="a run, a sweep, or any directory tree of them")
+    parser.add_argument("path", metavar="PATH", help="a run, a sweep, any directory tree of them, or a synclab archive")
     parser.add_argument("--format", choices=FORMATS, default="table", help="what to print (default: table)")
     parser.add_argument("--out", metavar="DIR", help="also write summary.csv, summary.md and plots into DIR")
     parser.add_argument("--no-plots", action="store_true", help="with --out, write the summaries only")
@@ -625,7 +604,15 @@ def run(args: argparse.Namespace) -> int:
     if not os.path.exists(path):
         return _fail(f"{path}: no such file or directory")
     if os.path.isfile(path) and os.path.basename(path) != RESULT:
-        return _fail(f"{path}: not a directory of runs nor a {RESULT}")
+        from .archive import ArchiveError, is_archive, unpacked  # an archive is verified, then unpacked
+
+        if not is_archive(path):
+            return _fail(f"{path}: not a directory of runs, a {RESULT} nor a synclab archive")
+        try:
+            with unpacked(Path(path)) as root:
+                return run(argparse.Namespace(**{**vars(args), "path": str(root)}))
+        except ArchiveError as error:
+            return _fail(str(error))
     if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
         return _fail(f"--out: {args.out} exists and is not a directory")
     report = collect(path)

@@ -13,6 +13,8 @@ from .outcome import classify, grade_table
 from .primitives import RawRepeat
 from .spec import ExperimentSpec
 
+RESULT = "result.json"  # the file each run leaves: the schema below
+
 SCHEMA_VERSION = 1
 
 
@@ -109,16 +111,25 @@ def _umask() -> int:
     return mask
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON next to its destination, then rename: a reader never sees half a file."""
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write next to the destination, then rename: a reader never sees half a file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # as readable as any other file of the run, not mkstemp's 0600
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, sort_keys=False)
-            handle.write("\n")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)
         raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """UTF-8 text written atomically, exactly as given (line endings included)."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """JSON written atomically (see write_bytes_atomic)."""
+    write_bytes_atomic(path, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode("utf-8"))

@@ -80,3 +80,20 @@ def baseline_key(config: Mapping[str, object], ignored: Sequence[str] = BASELINE
     ``config`` is flat (dotted keys); a key is ignored with everything under it.
     """
     return tuple(sorted((key, value) for key, value in config.items() if key.split(".", 1)[0] not in ignored))
+
+
+def fisher_exact(a: int, b: int, c: int, d: int) -> float:
+    """Two-sided p-value of Fisher's exact test on the 2x2 table [[a, b], [c, d]].
+
+    Exact (integer counts of tables, no approximation), so it stays honest at the handful of
+    repeats an experiment often has: the p-value is the probability, with the margins fixed,
+    of a table no more likely than the one observed.
+    """
+    if min(a, b, c, d) < 0:
+        raise ValueError(f"counts must be >= 0, got {(a, b, c, d)}")
+    row1, row2, col1 = a + b, c + d, a + c
+    low, high = max(0, col1 - row2), min(row1, col1)
+    weights = {x: math.comb(row1, x) * math.comb(row2, col1 - x) for x in range(low, high + 1)}
+    observed = weights[a]
+    total = sum(weights.values())
+    return min(1.0, sum(w for w in weights.values() if w <= observed) / total)

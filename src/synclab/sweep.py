@@ -71,7 +71,7 @@ def keeping_sweep_record(config: Optional[DictConfig], resume: bool) -> Iterator
         yield
     finally:
         if record is not None and original is not None:
-            from .report import write_text_atomic
+            from .results import write_text_atomic
 
             write_text_atomic(record, original)
 

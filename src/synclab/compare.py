@@ -1,0 +1,330 @@
+"""Whether two runs or sweeps gave the same answer, and what differs in the environments they ran in.
+
+``synclab compare A B`` and ``synclab replay`` both come here. Jobs are matched by configuration
+(every key but ``repeats``). Two jobs differ when their anomaly rates (repeats that are not
+``consistent``) differ beyond chance by Fisher's exact test, when an outcome graded forbidden
+appears on one side only, or when their configurations are not the same. Drift and throughput
+are shown side by side but do not decide: they move with the machine's load. Every difference
+of environment that could explain a change is listed (never hostname, load or paths).
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+from .env import PACKAGES
+from .report import RESULT, Report, Row, _align, collect, swept_keys
+from .stats import fisher_exact
+
+ALPHA = 0.05
+ENV = "env.json"
+EXIT_DIFFERS = 1
+EXIT_USAGE = 2
+# Config keys that do not make two jobs different experiments.
+UNMATCHED_KEYS = ("repeats", "experiment")
+# env.json fields that can change what an experiment measures; packages.* are compared too.
+EXPLAINING = (
+    "python.version", "python.implementation", "python.free_threaded", "python.gil_enabled",
+    "python.compiler", "python.build", "start_method", "switch_interval", "cpu_count", "cpus_usable",
+    "cpu_model", "machine", "os.system", "os.release", "os.distribution",
+    "git.commit", "git.dirty", "git.diff_sha256",
+)
+
+
+class NotRuns(ValueError):
+    """A path that holds no runs to compare."""
+
+
+_LISTED = 12  # packages on one side only are counted, and this many named
+
+
+@dataclass(frozen=True)
+class Side:
+    """One job as compared: its directory as shown, its summary and its environment."""
+
+    label: str
+    row: Row
+    env: Optional[Mapping[str, Any]]  # None when env.json is missing or unreadable
+
+
+@dataclass(frozen=True)
+class Comparison:
+    job: str
+    a: Side
+    b: Side
+    p_value: float
+    reasons: Tuple[str, ...]
+    env_differences: Tuple[str, ...]
+
+    @property
+    def verdict(self) -> str:
+        return "differs" if self.reasons else "reproduced"
+
+
+def read_env(directory: Path) -> Optional[Dict[str, Any]]:
+    try:
+        data = json.loads((directory / ENV).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _flat(data: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
+    flat: Dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _show(value: Any) -> str:
+    """A value as env.json and the config spell it (null, true, false)."""
+    return json.dumps(value) if value is None or isinstance(value, bool) else str(value)
+
+
+def env_differences(a: Optional[Mapping[str, Any]], b: Optional[Mapping[str, Any]],
+                    names: Tuple[str, str] = ("A", "B")) -> List[str]:
+    """Each field that could explain a change, as ``key: a -> b``; a field one side lacks is skipped.
+
+    Packages installed on one side only are counted and the first few named, on one line.
+    """
+    if a is None or b is None:
+        missing = " and ".join(side for side, env in zip(names, (a, b)) if env is None)
+        return [f"{ENV} missing or unreadable for {missing}: environment unknown"]
+    flat_a, flat_b = _flat(a), _flat(b)
+    found = [f"{key}: {_show(flat_a[key])} -> {_show(flat_b[key])}"
+             for key in EXPLAINING if key in flat_a and key in flat_b and flat_a[key] != flat_b[key]]
+    packages_a, packages_b = a.get("packages"), b.get("packages")
+    if isinstance(packages_a, dict) and isinstance(packages_b, dict):
+        every = sorted(set(packages_a) | set(packages_b), key=str.lower)
+        for name in every:  # synclab's own dependencies, and any package whose version changed
+            if (name in packages_a and name in packages_b or name in PACKAGES) \
+                    and packages_a.get(name, "absent") != packages_b.get(name, "absent"):
+                found.append(f"packages.{name}: {_show(packages_a.get(name, 'absent'))} -> "
+                             f"{_show(packages_b.get(name, 'absent'))}")
+        for side, here, there in ((names[0], packages_a, packages_b), (names[1], packages_b, packages_a)):
+            only = [name for name in every if name in here and name not in there and name not in PACKAGES]
+            if only:
+                shown = ", ".join(only[:_LISTED]) + (f" and {len(only) - _LISTED} more" if len(only) > _LISTED else "")
+                found.append(f"packages installed in {side} only ({len(only)}): {shown}")
+    return found
+
+
+def _config(row: Row) -> Dict[str, Any]:
+    return {key: value for key, value in row.config.items() if key not in UNMATCHED_KEYS}
+
+
+def config_key(row: Row) -> str:
+    return json.dumps(sorted(_config(row).items()), default=str)
+
+
+def config_differences(a: Row, b: Row) -> List[str]:
+    config_a, config_b = _config(a), _config(b)
+    return [f"config {key}: {_show(config_a.get(key))} vs {_show(config_b.get(key))}"
+            for key in dict.fromkeys([*config_a, *config_b]) if config_a.get(key) != config_b.get(key)]
+
+
+def compare_sides(job: str, a: Side, b: Side, names: Tuple[str, str] = ("A", "B"),
+                  alpha: float = ALPHA) -> Comparison:
+    """The verdict on one pair of jobs, with its reasons."""
+    ra, rb = a.row, b.row
+    p_value = fisher_exact(ra.anomalies, ra.repeats - ra.anomalies, rb.anomalies, rb.repeats - rb.anomalies)
+    reasons = config_differences(ra, rb)
+    if p_value < alpha:
+        reasons.append(f"anomaly rate {ra.anomalies}/{ra.repeats} vs {rb.anomalies}/{rb.repeats} differs beyond "
+                       f"chance (Fisher exact p = {p_value:.3g} < {alpha})")
+    for outcome in ra.forbidden:
+        if outcome not in rb.forbidden:
+            reasons.append(f"forbidden outcome {outcome} in {names[0]} only ({ra.outcomes.get(outcome, 0)}/{ra.repeats})")
+    for outcome in rb.forbidden:
+        if outcome not in ra.forbidden:
+            reasons.append(f"forbidden outcome {outcome} in {names[1]} only ({rb.outcomes.get(outcome, 0)}/{rb.repeats})")
+    return Comparison(job, a, b, p_value, tuple(reasons), tuple(env_differences(a.env, b.env, names)))
+
+
+# ---------------------------------------------------------------- reading trees
+
+
+def side_of(root: Path, row: Row, label_root: str) -> Side:
+    directory = root if row.path == "." else root / row.path
+    label = label_root if row.path == "." else f"{label_root}/{row.path}"
+    return Side(label, row, read_env(directory))
+
+
+def match(rows_a: Sequence[Row], rows_b: Sequence[Row]) -> Tuple[List[Tuple[Row, Row]], List[Row], List[Row]]:
+    """Pairs of jobs with the same configuration, in A's order; then what is left on each side.
+
+    Two lone jobs are paired whatever their configuration: comparing two runs names what differs.
+    """
+    if len(rows_a) == 1 and len(rows_b) == 1:
+        return [(rows_a[0], rows_b[0])], [], []
+    waiting: Dict[str, List[Row]] = {}
+    for row in rows_b:
+        waiting.setdefault(config_key(row), []).append(row)
+    pairs, only_a = [], []
+    for row in rows_a:
+        candidates = waiting.get(config_key(row))
+        if candidates:
+            pairs.append((row, candidates.pop(0)))
+        else:
+            only_a.append(row)
+    only_b = [row for rows in waiting.values() for row in rows]
+    return pairs, only_a, only_b
+
+
+@contextlib.contextmanager
+def opened(path: str) -> Iterator[Path]:
+    """A directory of runs as it is, or an archive verified and unpacked for the duration."""
+    from .archive import is_archive, unpacked
+
+    if is_archive(path):
+        with unpacked(Path(path)) as root:
+            yield root
+    elif os.path.isdir(path):
+        yield Path(path)
+    elif os.path.basename(path) == RESULT and os.path.isfile(path):
+        yield Path(path).parent
+    else:
+        raise NotRuns(f"{path}: not a run, a sweep nor a synclab archive")
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _outcomes(row: Row) -> str:
+    return ", ".join(f"{outcome} {count}" for outcome, count in row.outcomes.items())
+
+
+def _num(value: Optional[float], spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _range(row: Row) -> str:
+    return "-" if row.drift.min is None else f"{row.drift.min:,d} to {row.drift.max:,d}"
+
+
+def format_pair(c: Comparison, names: Tuple[str, str] = ("A", "B")) -> str:
+    """One comparison, the two jobs side by side, then the verdict and the environment."""
+    a, b = c.a.row, c.b.row
+    ratio = f"x{b.ops_per_s / a.ops_per_s:.2f}" if a.ops_per_s and b.ops_per_s else ""
+    rows = [
+        ["", names[0], names[1], ""],
+        ["repeats", str(a.repeats), str(b.repeats), ""],
+        ["outcomes", _outcomes(a), _outcomes(b), ""],
+        ["anomaly rate", f"{a.anomalies}/{a.repeats}", f"{b.anomalies}/{b.repeats}", f"Fisher exact p = {c.p_value:.3g}"],
+        ["drift mean", _num(a.drift.mean, ",.1f"), _num(b.drift.mean, ",.1f"), ""],
+        ["drift min, max", _range(a), _range(b), ""],
+        ["ops/s median", _num(a.ops_per_s, ",.0f"), _num(b.ops_per_s, ",.0f"), ratio],
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [f"{names[0]}: {c.a.label}", f"{names[1]}: {c.b.label}", ""]
+    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines.append(f"verdict: {c.verdict}")
+    lines.extend(f"  - {reason}" for reason in c.reasons)
+    lines.extend(_env_lines(c.env_differences, c.verdict))
+    return "\n".join(lines) + "\n"
+
+
+def _env_lines(differences: Sequence[str], verdict: str) -> List[str]:
+    if not differences:
+        return ["environment: no difference that could explain a change"]
+    title = "that could explain it" if verdict == "differs" else "(the outcomes agree despite them)"
+    return [f"environment differences {title}:", *(f"  - {item}" for item in differences)]
+
+
+def format_table(comparisons: Sequence[Comparison], names: Tuple[str, str] = ("A", "B"),
+                 unmatched: Sequence[Tuple[str, str]] = ()) -> str:
+    """A sweep's comparison: one row per job, then the reasons and the environment differences."""
+    keys = swept_keys([c.a.row for c in comparisons]) if comparisons else ()
+    headers = ["job", *keys, f"{names[0]} anomalies", f"{names[1]} anomalies", "p",
+               f"drift mean {names[0]}/{names[1]}", f"ops/s {names[0]}/{names[1]}", "verdict"]
+    cells = []
+    for c in comparisons:
+        a, b = c.a.row, c.b.row
+        cells.append([
+            c.job, *(_show(a.config.get(key)) for key in keys),
+            f"{a.anomalies}/{a.repeats}", f"{b.anomalies}/{b.repeats}", f"{c.p_value:.3g}",
+            f"{_num(a.drift.mean, ',.1f')} / {_num(b.drift.mean, ',.1f')}",
+            f"{_num(a.ops_per_s, ',.0f')} / {_num(b.ops_per_s, ',.0f')}",
+            c.verdict,
+        ])
+    parts = [_align(headers, cells, 1 + len(keys))] if cells else []
+    for c in comparisons:
+        parts.extend(f"{c.job}: {reason}" for reason in c.reasons)
+    parts.extend(f"{job}: {why}" for job, why in unmatched)
+    shared: Dict[str, List[str]] = {}
+    for c in comparisons:
+        for item in c.env_differences:
+            shared.setdefault(item, []).append(c.job)
+    if shared:
+        parts.append("environment differences:")
+        for item, jobs in shared.items():
+            where = "" if len(jobs) == len(comparisons) else f" (jobs {', '.join(jobs)})"
+            parts.append(f"  - {item}{where}")
+    else:
+        parts.append("environment: no difference that could explain a change")
+    differ = sum(c.verdict == "differs" for c in comparisons)
+    parts.append(f"{len(comparisons)} job{'s' * (len(comparisons) != 1)} compared: "
+                 f"{len(comparisons) - differ} reproduced, {differ} differ"
+                 + (f", {len(unmatched)} not compared" if unmatched else ""))
+    return "\n".join(parts) + "\n"
+
+
+# ---------------------------------------------------------------- the command
+
+
+def compare_trees(root_a: Path, root_b: Path, label_a: str, label_b: str,
+                  alpha: float = ALPHA) -> Tuple[List[Comparison], List[Tuple[str, str]], Report, Report]:
+    report_a, report_b = collect(root_a), collect(root_b)
+    pairs, only_a, only_b = match(report_a.rows, report_b.rows)
+    comparisons = [
+        compare_sides(row_a.path if row_a.path == row_b.path else f"{row_a.path}~{row_b.path}",
+                      side_of(root_a, row_a, label_a), side_of(root_b, row_b, label_b), alpha=alpha)
+        for row_a, row_b in pairs
+    ]
+    unmatched = [(f"A {row.path}", "no job with the same configuration in B") for row in only_a]
+    unmatched += [(f"B {row.path}", "no job with the same configuration in A") for row in only_b]
+    unmatched += [(f"A {s.path}", f"skipped: {s.reason}") for s in report_a.skipped]
+    unmatched += [(f"B {s.path}", f"skipped: {s.reason}") for s in report_b.skipped]
+    return comparisons, unmatched, report_a, report_b
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("a", metavar="A", help="a run, a sweep, or a synclab archive")
+    parser.add_argument("b", metavar="B", help="another one")
+    parser.add_argument("--alpha", type=float, default=ALPHA,
+                        help=f"significance level of the exact test on the anomaly rate (default {ALPHA})")
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"synclab compare: {message}\n")
+    return EXIT_USAGE
+
+
+def run(args: argparse.Namespace) -> int:
+    from .archive import ArchiveError
+
+    if not 0 < args.alpha < 1:
+        return _fail(f"--alpha: must be between 0 and 1, got {args.alpha}")
+    try:
+        with opened(args.a) as root_a, opened(args.b) as root_b:
+            comparisons, unmatched, report_a, report_b = compare_trees(root_a, root_b, args.a, args.b, args.alpha)
+    except (ArchiveError, NotRuns) as error:
+        return _fail(str(error))
+    for name, report in (("A", report_a), ("B", report_b)):
+        if not report.rows:
+            return _fail(f"{name}: no synclab runs found (no usable {RESULT} anywhere below it)")
+    if len(comparisons) == 1 and not unmatched and len(report_a.rows) == len(report_b.rows) == 1:
+        sys.stdout.write(format_pair(comparisons[0]))
+    else:
+        sys.stdout.write(format_table(comparisons, unmatched=unmatched))
+    differs = unmatched or any(c.verdict == "differs" for c in comparisons)
+    return EXIT_DIFFERS if differs else 0
+

@@ -1,0 +1,258 @@
+"""Replay and compare: a consistent locked run is reproduced, a doctored result differs for the
+right reason, environment differences are named, a sweep replays from an archive into one
+table, and foreign code in an archived configuration is refused before anything runs."""
+
+import json
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+from typing import Tuple
+
+import pytest
+
+from conftest import run_cli
+from synclab.archive import pack
+from synclab.cli import main
+from synclab.replay import ReplayError, overrides_for
+from synclab.stats import fisher_exact
+
+REPEATS = 5  # 0/5 against 5/5 is beyond chance (Fisher exact p = 0.0079); 0/3 against 3/3 is not (0.1)
+
+
+@pytest.fixture(scope="module")
+def locked_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A locked run: every repeat consistent, by construction of the lock (read only)."""
+    out = tmp_path_factory.mktemp("runs") / "locked"
+    done = run_cli(["primitive=process", "lock=explicit", "times=2000", f"repeats={REPEATS}", f"hydra.run.dir={out}"])
+    assert done.returncode == 0, done.stderr
+    assert json.loads((out / "result.json").read_text())["summary"]["outcomes"] == {"consistent": REPEATS}
+    return out
+
+
+@pytest.fixture
+def copy(locked_run: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "origin"
+    shutil.copytree(locked_run, target)
+    return target
+
+
+def _main(capsys: pytest.CaptureFixture, *argv: str) -> Tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def _only_replay(out: Path) -> Path:
+    found = [p for p in out.glob("*/*") if p.is_dir()]
+    assert len(found) == 1, found
+    return found[0]
+
+
+def test_fisher_exact_against_known_tables() -> None:
+    assert fisher_exact(3, 1, 1, 3) == pytest.approx(0.4857142857)  # Fisher's lady tasting tea
+    assert fisher_exact(8, 2, 1, 5) == pytest.approx(0.0349650350)
+    assert fisher_exact(0, 5, 5, 0) == pytest.approx(2 / 252)
+    assert fisher_exact(0, 3, 3, 0) == pytest.approx(0.1)
+    assert fisher_exact(2, 3, 2, 3) == 1.0 and fisher_exact(0, 0, 0, 0) == 1.0
+
+
+def test_replay_of_a_consistent_locked_run_is_reproduced(locked_run: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "replays"
+    code, stdout, err = _main(capsys, "replay", str(locked_run), "--out", str(out))
+    assert code == 0, err
+    assert "verdict: reproduced" in stdout
+    assert f"0/{REPEATS}" in stdout and "Fisher exact p = 1" in stdout
+    replay = _only_replay(out)
+    result = json.loads((replay / "result.json").read_text())
+    original = json.loads((locked_run / "result.json").read_text())
+    assert result["config"] == original["config"]  # exactly the recorded configuration
+    assert (replay / "env.json").is_file() and (replay / ".hydra" / "config.yaml").is_file()
+    origin = json.loads((replay / "origin.json").read_text())
+    assert origin["origin"] == str(locked_run) and origin["archive"] is None
+    assert "lock.name='explicit'" in origin["overrides"] and "times=2000" in origin["overrides"]
+
+
+def test_doctored_result_differs_for_the_right_reason(copy: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    result_path = copy / "result.json"
+    data = json.loads(result_path.read_text())
+    for run in data["runs"]:  # as if the lock had let updates through in every repeat
+        run.update(after=run["expected"] + 7, drift=7, outcome="lost_updates", grade="forbidden")
+    result_path.write_text(json.dumps(data))
+    code, stdout, err = _main(capsys, "replay", str(copy), "--out", str(tmp_path / "replays"), "--repeats", "5")
+    assert code == 1, err
+    assert "verdict: differs" in stdout
+    assert f"anomaly rate {REPEATS}/{REPEATS} vs 0/5 differs beyond chance (Fisher exact p = 0.00794 < 0.05)" in stdout
+    assert "forbidden outcome lost_updates in origin only" in stdout
+    assert "7.0" in stdout  # drift shown side by side
+
+
+def test_an_environment_difference_is_named(locked_run: Path, copy: Path, capsys: pytest.CaptureFixture) -> None:
+    env_path = copy / "env.json"
+    env = json.loads(env_path.read_text())
+    env["python"]["version"] = "3.9.0"
+    env["start_method"] = "spawn"
+    env["packages"]["omegaconf"] = "2.0.0"
+    env["packages"]["extra-package"] = "1.0"
+    env["hostname"] = "elsewhere"  # not something that explains an outcome
+    env_path.write_text(json.dumps(env))
+    code, stdout, _ = _main(capsys, "compare", str(locked_run), str(copy))
+    assert code == 0  # same outcomes: the environment alone does not make a difference
+    assert "verdict: reproduced" in stdout
+    real = json.loads((locked_run / "env.json").read_text())
+    assert f"python.version: {real['python']['version']} -> 3.9.0" in stdout
+    assert f"start_method: {real['start_method']} -> spawn" in stdout
+    assert f"packages.omegaconf: {real['packages']['omegaconf']} -> 2.0.0" in stdout
+    assert "packages installed in B only (1): extra-package" in stdout
+    assert "hostname" not in stdout
+
+
+def test_compare_matches_sweep_jobs_by_configuration(copy: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(copy, a / "0")
+    other = json.loads((copy / "result.json").read_text())
+    other["config"]["times"] = 3000
+    shutil.copytree(copy, a / "1")
+    (a / "1" / "result.json").write_text(json.dumps(other))
+    shutil.copytree(a / "1", b / "0")  # the same jobs, numbered the other way round
+    shutil.copytree(a / "0", b / "1")
+    code, stdout, _ = _main(capsys, "compare", str(a), str(b))
+    assert code == 0, stdout
+    assert "2 jobs compared: 2 reproduced, 0 differ" in stdout
+    shutil.rmtree(b / "0")
+    code, stdout, _ = _main(capsys, "compare", str(a), str(b))
+    assert code == 1 and "A 1: no job with the same configuration in B" in stdout
+
+
+def test_sweep_replays_from_an_archive_into_one_table(locked_run: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    sweep = tmp_path / "sweep"
+    for job in ("0", "1"):
+        shutil.copytree(locked_run, sweep / job)
+    archive = tmp_path / "sweep.tar.gz"
+    pack(sweep, archive)
+    out = tmp_path / "replays"
+    code, stdout, err = _main(capsys, "replay", str(archive), "--out", str(out), "--repeats", "2")
+    assert code == 0, err
+    assert "2 jobs compared: 2 reproduced, 0 differ" in stdout
+    table = [line.split() for line in stdout.splitlines()]
+    assert [row[0] for row in table[2:4]] == ["0", "1"] and all(row[-1] == "reproduced" for row in table[2:4])
+    replay = _only_replay(out)
+    assert json.loads((replay / "origin.json").read_text())["jobs"] == ["0", "1"]
+    job = json.loads((replay / "0" / "origin.json").read_text())
+    assert job["origin"] == str(archive) and job["archive"]["member"] == "sweep/0"
+    assert json.loads((replay / "1" / "result.json").read_text())["summary"]["repeats"] == 2
+    assert (replay / "summary.csv").is_file()
+
+
+EXTERNAL = "primitive:\n  name: process\n  _target_: os.system\n"
+
+
+@pytest.mark.parametrize("where", ["directory", "archive"])
+def test_external_target_is_refused_before_anything_runs(copy: Path, tmp_path: Path, where: str,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    config = copy / ".hydra" / "config.yaml"
+    config.write_text(config.read_text().replace("primitive:\n  name: process\n", EXTERNAL))
+    source = copy
+    if where == "archive":
+        source = tmp_path / "hostile.tar.gz"
+        pack(copy, source)
+    out = tmp_path / "replays"
+    code, stdout, err = _main(capsys, "replay", str(source), "--out", str(out))
+    assert code == 2 and stdout == ""
+    assert "primitive._target_ = 'os.system' points outside synclab; refused" in err
+    assert len(err.splitlines()) == 1
+    assert not out.exists()
+
+
+def test_allow_external_code_lifts_the_refusal_and_synclab_judges_the_config(
+        copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    config = copy / ".hydra" / "config.yaml"
+    config.write_text(config.read_text().replace("primitive:\n  name: process\n", EXTERNAL))
+    code, stdout, err = _main(capsys, "replay", str(copy), "--out", str(tmp_path / "r"), "--allow-external-code")
+    assert code == 2
+    assert "points outside synclab" not in err
+    assert "primitive._target_: not a synclab setting" in err.splitlines()[-1]
+
+
+def test_python_tags_in_archived_yaml_never_run(copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    marker = tmp_path / "ran"
+    (copy / ".hydra" / "config.yaml").write_text(f"workers: !!python/object/apply:os.system ['touch {marker}']\n")
+    code, _, err = _main(capsys, "replay", str(copy), "--out", str(tmp_path / "r"), "--allow-external-code")
+    assert code == 2 and "not plain YAML" in err and len(err.splitlines()) == 1
+    assert not marker.exists() and not (tmp_path / "r").exists()
+
+
+def test_interpolation_is_refused(copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    config = copy / ".hydra" / "config.yaml"
+    config.write_text(config.read_text().replace("times: 2000", "times: ${oc.env:TIMES}"))
+    code, _, err = _main(capsys, "replay", str(copy), "--out", str(tmp_path / "r"))
+    assert code == 2 and "times = '${oc.env:TIMES}' is an interpolation" in err
+
+
+@pytest.mark.parametrize("argv, reason", [
+    (["replay", "/nonexistent/run"], "not a run, a sweep nor a synclab archive"),
+    (["replay", ".", "--repeats", "0"], "--repeats: must be >= 1, got 0"),
+    (["compare", ".", ".", "--alpha", "2"], "--alpha: must be between 0 and 1, got 2.0"),
+])
+def test_bad_input_is_one_line(argv: list, reason: str, capsys: pytest.CaptureFixture) -> None:
+    code, stdout, err = _main(capsys, *argv)
+    assert code == 2 and stdout == "" and reason in err and len(err.splitlines()) == 1
+
+
+def test_a_run_without_its_recorded_config_cannot_be_replayed(copy: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture) -> None:
+    (copy / ".hydra" / "config.yaml").unlink()
+    code, _, err = _main(capsys, "replay", str(copy), "--out", str(tmp_path / "r"))
+    assert code == 2 and "config.yaml: missing" in err and not (tmp_path / "r").exists()
+
+
+def test_overrides_reproduce_every_recorded_value() -> None:
+    config = {"primitive": {"name": "thread"}, "python": "3.10", "sleep": 0.001, "switch_interval": 1e-06,
+              "start_method": None, "repeats": 3, "grades": {"timeout": None}}
+    assert overrides_for(config, repeats=7) == [
+        "primitive.name='thread'", "python='3.10'", "sleep=0.001", "switch_interval=1e-06",
+        "start_method=null", "repeats=7", "grades.timeout=null",
+    ]
+    with pytest.raises(ReplayError, match="quote"):
+        overrides_for({"python": "it's"})
+    with pytest.raises(ReplayError, match="plain values"):
+        overrides_for({"workers": [1, 2]})
+
+
+def _running_with(text: str) -> list:
+    """Processes (not zombies) whose command line holds text."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            if state != "Z" and text.encode() in (proc / "cmdline").read_bytes():
+                found.append(proc.name)
+        except (OSError, IndexError):
+            pass
+    return found
+
+
+def test_a_replay_that_outlives_its_bound_is_stopped_with_its_workers(locked_run: Path, tmp_path: Path) -> None:
+    """The run is killed as a process group: neither run.py nor its workers survive the refusal."""
+    from synclab.replay import Job, run_again
+    from synclab.report import read_run
+
+    target = tmp_path / "slow"
+    overrides = ("primitive.name='process'", "lock.name='explicit'", "times=1000000", "sleep=0.001", "repeats=1")
+    job = Job(read_run(str(locked_run), "."), locked_run, overrides, bound_s=1.5)
+    with pytest.raises(ReplayError, match="did not finish within 2 s; stopped"):
+        run_again(job, target)
+    alive = _running_with(str(target))
+    deadline = time.monotonic() + 10  # SIGKILL is certain, but a dying worker can take a moment to go
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = _running_with(str(target))
+    for pid in alive:  # do not leave them running for the rest of the suite
+        os.kill(int(pid), signal.SIGKILL)
+    assert not alive, f"processes of the stopped replay still alive: {alive}"
+    assert not (target / "result.json").exists()
