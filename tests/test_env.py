@@ -103,12 +103,12 @@ def test_captured_once_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
     real_git, real_packages = env._git, env.installed_packages
     monkeypatch.setattr(env, "_git", lambda *args, **kw: calls.append(args) or real_git(*args, **kw))
     monkeypatch.setattr(env, "installed_packages", lambda: calls.append("packages") or real_packages())
-    env.static_capture.cache_clear()
+    env._static_capture.cache_clear()
     env.git_diff.cache_clear()
     try:
         first = [env.capture(None) for _ in range(5)]
     finally:
-        env.static_capture.cache_clear()
+        env._static_capture.cache_clear()
         env.git_diff.cache_clear()
     assert calls.count("packages") == 1
     assert 1 <= len([c for c in calls if c != "packages"]) <= 2  # status, and diff when dirty

@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from . import __version__, interrupt, progress
 from .config import describe_error, describe_override_error, to_spec
 from .corun import CoRun
-from .env import PATCH, capture, git_diff, source_dir
+from .env import PATCH, capture, git_diff, prefetch, source_dir
 from .filing import pack
 from .logs import job_log, setup_console
 from .results import RESULT, RepeatResult, write_bytes_atomic, write_json_atomic
@@ -150,6 +150,7 @@ def launch(config_dir: Path, argv: Optional[list] = None) -> None:
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's multi-line report
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
+    prefetch()
     setup_console()
     args = sys.argv[1:]
     refusal = _existing_run_dir(args)

@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import sysconfig
+import threading
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -162,9 +163,24 @@ def load_average() -> Optional[List[float]]:
         return None
 
 
-@functools.lru_cache(maxsize=1)
+_static_lock = threading.Lock()
+
+
+def prefetch() -> None:
+    """Start reading the process's capture in the background (git and package metadata wait
+    on the disk), so it overlaps with Hydra composing the configuration. A job still calls
+    capture() before it starts any worker, so no worker is forked while this thread runs."""
+    threading.Thread(target=static_capture, name="synclab-env-capture", daemon=True).start()
+
+
 def static_capture() -> Dict[str, Any]:
     """The part that is the same for every job of this process, read once."""
+    with _static_lock:
+        return _static_capture()
+
+
+@functools.lru_cache(maxsize=1)
+def _static_capture() -> Dict[str, Any]:
     build_number, build_date = platform.python_build()
     cpus = usable_cpus()
     return {
