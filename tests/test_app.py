@@ -405,3 +405,26 @@ def test_workers_stopped_mid_operation_still_give_every_repeat_its_timeout(
     runs = load(run_dir / "result.json")["runs"]
     assert [run["outcome"] for run in runs] == ["timeout"] * 6
     assert all(run["grade"] == "forbidden" for run in runs)
+
+
+def test_a_sweep_into_an_earlier_sweep_is_refused_and_leaves_it_untouched(cli: Cli, tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    first = cli(["-m", "lock=none", "times=100", "repeats=1", f"hydra.sweep.dir={sweep_dir}",
+                 "hydra.callbacks.report.plots=false"])
+    assert first.returncode == 0, first.stderr
+    before = {p: p.read_bytes() for p in files_under(sweep_dir)}
+    again = cli(["-m", "lock=rlock", "times=100", "repeats=1", f"hydra.sweep.dir={sweep_dir}"])
+    no_traceback(again)
+    assert again.returncode == 2
+    assert len(again.stderr_lines) == 1 and "hydra.sweep.dir" in again.stderr_lines[0] and "synclab resume" in again.stderr
+    assert {p: p.read_bytes() for p in files_under(sweep_dir)} == before
+
+
+def test_a_run_into_a_used_directory_is_refused_however_the_key_is_written(cli: Cli, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    assert cli(["times=100", "repeats=1", f"hydra.run.dir={run_dir}"]).returncode == 0
+    before = {p: p.read_bytes() for p in files_under(run_dir)}
+    again = cli(["lock=rlock", "times=100", "repeats=1", f"++hydra.run.dir={run_dir}"])
+    no_traceback(again)
+    assert again.returncode == 2 and "hydra.run.dir" in again.stderr
+    assert {p: p.read_bytes() for p in files_under(run_dir)} == before

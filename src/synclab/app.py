@@ -183,14 +183,15 @@ def _raised_by_hydra(error: BaseException) -> bool:
 def _existing_run_dir(args: "list[str]") -> Optional[str]:
     """Refuse an empty output directory, and a single run into a directory that holds a result,
     before Hydra creates or rewrites anything."""
-    for arg in args:
-        if arg.partition("=")[0] in ("hydra.run.dir", "hydra.sweep.dir") and not arg.partition("=")[2].strip():
-            return f"{arg.partition('=')[0]}: must name a directory (empty would write into the current one)"
+    pairs = [(key.lstrip("+"), value) for key, sep, value in (arg.partition("=") for arg in args) if sep]
+    for key, value in pairs:
+        if key in ("hydra.run.dir", "hydra.sweep.dir") and not value.strip():
+            return f"{key}: must name a directory (empty would write into the current one)"
     if any(arg in ("-m", "--multirun") for arg in args):
-        return None
-    for arg in args:
-        if arg.startswith("hydra.run.dir=") and "${" not in arg:
-            out = Path(arg.split("=", 1)[1])
+        return None  # a sweep's directory is checked by synclab's sweeper
+    for key, value in pairs:
+        if key == "hydra.run.dir" and "${" not in value:
+            out = Path(value)
             if (out / RESULT).exists():
                 return f"hydra.run.dir: {out} already holds a {RESULT}; refusing to overwrite it"
     return None

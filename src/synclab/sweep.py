@@ -52,6 +52,17 @@ def _first_difference(old: Any, new: Any, prefix: str = "") -> Optional[str]:
     return None
 
 
+def check_fresh(config: DictConfig) -> None:
+    """A new sweep never writes into an earlier one: Hydra would rewrite its multirun.yaml and
+    its jobs' .hydra/ records before any job could refuse, leaving results under the wrong config."""
+    sweep = sweep_dir_of(config)
+    if (sweep / MULTIRUN).is_file() or any(sweep.glob("*/result.json")):
+        raise ResumeRefused(
+            f"hydra.sweep.dir: {sweep} already holds a sweep; finish it with `synclab resume {sweep}` "
+            f"or choose another directory"
+        )
+
+
 def check_resumable(config: DictConfig) -> None:
     """Refuse to resume when conf/ no longer composes the sweep's own configuration."""
     record = sweep_dir_of(config) / MULTIRUN

@@ -21,11 +21,13 @@ class SynclabSweeper(BasicSweeper):
         self.resume = resume
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        from synclab.sweep import FilingLauncher, check_resumable
+        from synclab.sweep import FilingLauncher, check_fresh, check_resumable
 
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
         if self.resume:
             check_resumable(config)
+        else:
+            check_fresh(config)
         assert self.launcher is not None
         self.launcher = FilingLauncher(self.launcher, hydra_context, config, resume=self.resume)
 
