@@ -124,12 +124,13 @@ def test_balance_is_shared_under_every_start_method(primitive: str, start_method
     assert (run.before, run.after) == (1000, spec.expected)
 
 
+@pytest.mark.parametrize("lock", ["explicit", "manager"])  # a daemonic pool worker cannot start a Manager
 @pytest.mark.parametrize("start_method", [m for m in START_METHODS if m.values[0] != "fork"])
-def test_inherited_balance_is_not_shared_under_spawn_or_forkserver(start_method: str) -> None:
+def test_inherited_balance_is_not_shared_under_spawn_or_forkserver(start_method: str, lock: str) -> None:
     """The notebook's module-level Value reaches pool workers only through fork: a spawned worker
     re-imports the module and updates a Value of its own, and the parent's never moves."""
     spec = ExperimentSpec(
-        primitive="pool", lock="explicit", sharing="inherited", workers=3, times=200, amount=5,
+        primitive="pool", lock=lock, sharing="inherited", workers=3, times=200, amount=5,
         initial=1000, start_method=start_method, repeats=2,
     )
     result = run_experiment(spec)

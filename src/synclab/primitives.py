@@ -14,7 +14,7 @@ import multiprocessing
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .locks import CODE_SHAPE, make_async_lock, make_lock
@@ -272,7 +272,10 @@ def _pool_init(spec: ExperimentSpec, barrier: Any, state: Optional[Dict[str, Any
     if state is None:  # sharing=inherited
         if not _INHERITED:
             # What the notebook's module does when a spawned child re-imports it: a fresh Value.
-            _INHERITED.update(_shared_state(multiprocessing.get_context(), spec))
+            # A pool worker is daemonic and may not start a Manager's server process, so its
+            # fresh lock is a plain one: private to the child either way, like its Value.
+            fresh = replace(spec, lock="explicit") if spec.lock == "manager" else spec
+            _INHERITED.update(_shared_state(multiprocessing.get_context(), fresh))
         state = _INHERITED
     loop = _value_loop(spec, state["shared"], state["lock"], True)
     _POOL.update(counts=state["counts"], barrier=barrier, loop=loop, timeout=spec.timeout_s)
