@@ -293,6 +293,26 @@ def _pool_groups(spec: ExperimentSpec) -> "List[List[int]]":
     return [g for g in (list(range(spec.depositors)), list(range(spec.depositors, spec.workers))) if g]
 
 
+def _wait_for_pools(pools: "List[Any]", pending: "List[Any]", deadline: float) -> bool:
+    """Wait until every task is done or the deadline; True as soon as a pool worker died.
+
+    multiprocessing.Pool quietly replaces a dead worker and drops its task, whose result would
+    then never come: a killed worker would read as a timeout instead of an incomplete repeat.
+    Each worker holds one task behind the start barrier, so the workers the pools started with
+    must all live until their tasks are done."""
+    from multiprocessing.connection import wait
+
+    workers = [proc for pool in pools for proc in getattr(pool, "_pool", [])]
+    while not all(result.ready() for result in pending):
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            return False
+        if any(proc.exitcode is not None for proc in workers):
+            return True
+        wait([proc.sentinel for proc in workers], timeout=min(left, 0.05))
+    return False
+
+
 def _run_mp_pools(
     ctx: Any, spec: ExperimentSpec, groups: "List[List[int]]", initargs: Tuple[Any, ...], deadline: float
 ) -> Tuple[List[Tuple[int, float, float]], int, bool]:
@@ -305,11 +325,14 @@ def _run_mp_pools(
     returned: List[Tuple[int, float, float]] = []
     failed, timed_out = 0, False
     try:
+        died = _wait_for_pools(pools, pending, deadline)
         for result, group in zip(pending, groups):
+            if not result.ready():
+                timed_out = timed_out or not died
+                failed += len(group)
+                continue
             try:
-                returned += result.get(max(0.0, deadline - time.perf_counter()))
-            except multiprocessing.TimeoutError:
-                timed_out, failed = True, failed + len(group)
+                returned += result.get(0)
             except Exception:  # a task raised (a broken barrier, an error in the loop)
                 failed += len(group)
     except BaseException:  # interrupted: a pool left alone would replace the workers stopped
