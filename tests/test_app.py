@@ -132,6 +132,7 @@ BAD_INPUTS = [
     bad("+experiment=null", key="experiment", mentions=preset_names()),
     bad("=3", key=None),
     bad("hydra.run.dir=", key="hydra.run.dir"),
+    bad("hydra.job.chdir=true", key="hydra.job.chdir"),
 ]
 
 

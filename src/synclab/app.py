@@ -72,6 +72,8 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
     out = Path(HydraConfig.get().runtime.output_dir)
     restore_default_start_method()  # a launcher's worker may have set its own
     try:
+        if HydraConfig.get().job.chdir:
+            raise ConfigError("hydra.job.chdir: must stay false; synclab takes every path from the job's output_dir")
         spec = validate(to_spec(cfg))
         python = None if spec.python is None else _resolve_interpreter(spec.python)
         if (out / RESULT).exists():
