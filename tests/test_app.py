@@ -178,6 +178,8 @@ def test_a_bad_value_in_a_sweep_stops_it_in_one_line_without_a_result(cli: Cli, 
     assert load(sweep_dir / "0" / "result.json")["config"]["workers"] == 2  # the good job ran
     assert not (sweep_dir / "1").exists()
     assert [p for p in files_under(sweep_dir) if p.name == "result.json"] == [sweep_dir / "0" / "result.json"]
+    summary = (sweep_dir / "summary.csv").read_text().splitlines()  # written for the job that finished
+    assert [line.split(",")[0] for line in summary[1:]] == ["0"]
 
 
 @pytest.mark.parametrize("sweep", [["lock=none,spinlock"], ["+experiment=threads_safe,nope"]])

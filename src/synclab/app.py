@@ -119,12 +119,21 @@ def _config_exit(message: str) -> "NoReturn":
 
 
 def _discard_refused_sweep() -> None:
-    """A sweep refused before any job ran leaves no directory holding only its multirun.yaml."""
+    """A sweep refused before any job ran leaves no directory holding only its multirun.yaml;
+    one refused at a later job gets its summary for the jobs that did finish."""
     from . import callbacks
 
-    sweep = callbacks.started_sweep_dir
-    if sweep is not None and sweep.is_dir() and {p.name for p in sweep.iterdir()} <= {"multirun.yaml"}:
+    running = callbacks.running
+    sweep = None if running is None else running.sweep_dir
+    if running is None or sweep is None or not sweep.is_dir():
+        return
+    if {p.name for p in sweep.iterdir()} <= {"multirun.yaml"}:
         shutil.rmtree(sweep, ignore_errors=True)
+    elif running.jobs_ended and any(sweep.glob(f"*/{RESULT}")):
+        try:
+            callbacks.summarize_sweep(sweep, plots=running.plots, table=False)
+        except Exception as error:  # the finished jobs are safe on disk; the summary can be redone
+            logger.warning(f"sweep summary not written ({type(error).__name__}: {error})")
 
 
 def _hydra_task(cfg: DictConfig) -> Any:

@@ -45,9 +45,9 @@ def count_jobs(config: DictConfig) -> Optional[int]:
         return None
 
 
-# The sweep directory of the multirun in progress, so a sweep refused before its first job can be
-# removed again (Hydra writes multirun.yaml into it before it checks the jobs' configs).
-started_sweep_dir: Optional[Path] = None
+# The callback of the multirun in progress, so that a sweep refused at one of its jobs can be
+# removed (refused before its first: Hydra wrote multirun.yaml already) or summarized.
+running: Optional["ReportCallback"] = None
 
 
 class ReportCallback(Callback):
@@ -57,10 +57,13 @@ class ReportCallback(Callback):
         self.plots = plots
         self.table = table
         self._bar: Optional[progress.Bar] = None
+        self.sweep_dir: Optional[Path] = None
+        self.jobs_ended = 0  # in this process: a refused sweep is summarized only if it ran jobs
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        global started_sweep_dir
-        started_sweep_dir = Path(str(config.hydra.sweep.dir))
+        global running
+        running = self
+        self.sweep_dir = Path(str(config.hydra.sweep.dir))
         from . import interrupt
 
         interrupt.watch_sweep(Path(str(config.hydra.sweep.dir)))
@@ -68,6 +71,7 @@ class ReportCallback(Callback):
             self._bar = progress.bar("jobs", count_jobs(config))
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        self.jobs_ended += 1
         if self._bar is not None:
             self._bar.advance()
 
