@@ -166,20 +166,26 @@ def test_a_negative_value_is_told_the_range_that_is_allowed(cli: Cli, tmp_path: 
     assert "> 0" in negative.stderr, negative.stderr
 
 
-def test_a_bad_value_in_a_sweep_stops_it_in_one_line_without_a_result(cli: Cli, tmp_path: Path) -> None:
+def test_a_bad_value_in_any_job_of_a_sweep_stops_it_before_the_first_job(cli: Cli, tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     done = cli(["-m", "workers=2,0", "times=100", "repeats=1", f"hydra.sweep.dir={sweep_dir}",
                 "hydra.callbacks.report.plots=false"])
     no_traceback(done)
     assert done.returncode == 2
-    errors = [line for line in done.stderr_lines if "error" in line.lower()]
-    assert errors == [f"{ERROR_PREFIX}workers: must be >= 1, got 0"], done.stderr
-    assert done.stderr_lines[-1] == errors[0]  # nothing after it: the sweep stopped there
-    assert load(sweep_dir / "0" / "result.json")["config"]["workers"] == 2  # the good job ran
-    assert not (sweep_dir / "1").exists()
-    assert [p for p in files_under(sweep_dir) if p.name == "result.json"] == [sweep_dir / "0" / "result.json"]
-    summary = (sweep_dir / "summary.csv").read_text().splitlines()  # written for the job that finished
-    assert [line.split(",")[0] for line in summary[1:]] == ["0"]
+    assert len(done.stderr_lines) == 1, done.stderr
+    line = done.stderr_lines[0]
+    assert line.startswith(f"{ERROR_PREFIX}workers: must be >= 1, got 0") and "workers=0" in line, line
+    assert not sweep_dir.exists()  # no job ran, and the sweep left nothing
+
+
+def test_a_pair_that_makes_no_sense_in_a_later_job_stops_the_sweep_before_the_first(cli: Cli, tmp_path: Path) -> None:
+    sweep_dir = tmp_path / "sweep"
+    done = cli(["-m", "primitive=process,thread", "lock=manager", "times=100", "repeats=1",
+                f"hydra.sweep.dir={sweep_dir}"])
+    no_traceback(done)
+    assert done.returncode == 2 and len(done.stderr_lines) == 1
+    assert done.stderr_lines[0].startswith(f"{ERROR_PREFIX}lock: 'manager' makes no sense for primitive=thread")
+    assert not sweep_dir.exists()
 
 
 @pytest.mark.parametrize("sweep", [["lock=none,spinlock"], ["+experiment=threads_safe,nope"]])
@@ -431,3 +437,18 @@ def test_a_run_into_a_used_directory_is_refused_however_the_key_is_written(cli: 
     no_traceback(again)
     assert again.returncode == 2 and "hydra.run.dir" in again.stderr
     assert {p: p.read_bytes() for p in files_under(run_dir)} == before
+
+
+def test_a_job_refused_when_it_starts_leaves_the_summary_of_the_jobs_before_it(cli: Cli, tmp_path: Path) -> None:
+    """Some checks need the job's own machine (is that interpreter there?): they run at its start."""
+    sweep_dir = tmp_path / "sweep"
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    done = cli(["-m", f"python={here},2.99", "primitive=thread", "times=100", "repeats=1",
+                f"hydra.sweep.dir={sweep_dir}", "hydra.callbacks.report.plots=false"])
+    no_traceback(done)
+    assert done.returncode == 2
+    assert done.stderr_lines[-1].startswith(f"{ERROR_PREFIX}python: no Python 2.99 found")
+    assert load(sweep_dir / "0" / "result.json")["config"]["python"] == here
+    assert not (sweep_dir / "1" / "result.json").exists()
+    summary = (sweep_dir / "summary.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in summary[1:]] == ["0"]

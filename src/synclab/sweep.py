@@ -52,6 +52,26 @@ def _first_difference(old: Any, new: Any, prefix: str = "") -> Optional[str]:
     return None
 
 
+class SweepRefused(HydraException):
+    """A job of the sweep has a configuration synclab refuses: found before any job runs."""
+
+
+def validate_jobs(config_loader: Any, master_config: DictConfig, batch: Sequence[Sequence[str]]) -> None:
+    """Compose every job of a batch (as Hydra's own check does) and apply synclab's checks too,
+    so that a bad value in the tenth job stops the sweep before the first one starts."""
+    from .config import to_spec
+    from .spec import ConfigError, validate
+
+    for overrides in batch:
+        job = config_loader.load_sweep_config(master_config=master_config, sweep_overrides=list(overrides))
+        with open_dict(job):
+            del job["hydra"]
+        try:
+            validate(to_spec(job))
+        except ConfigError as error:
+            raise SweepRefused(f"{error} (the sweep's job {' '.join(overrides)}); no job was run") from None
+
+
 def check_fresh(config: DictConfig) -> None:
     """A new sweep never writes into an earlier one: Hydra would rewrite its multirun.yaml and
     its jobs' .hydra/ records before any job could refuse, leaving results under the wrong config."""

@@ -4,7 +4,7 @@ Hydra accepts plugin classes only from the ``hydra_plugins`` package, and import
 here each time it starts, so this module stays thin: the work is in ``synclab.sweep``.
 """
 
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.types import HydraContext, TaskFunction
@@ -30,6 +30,12 @@ class SynclabSweeper(BasicSweeper):
             check_fresh(config)
         assert self.launcher is not None
         self.launcher = FilingLauncher(self.launcher, hydra_context, config, resume=self.resume)
+
+    def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
+        from synclab.sweep import validate_jobs
+
+        assert self.hydra_context is not None and self.config is not None
+        validate_jobs(self.hydra_context.config_loader, self.config, batch)
 
     def sweep(self, arguments: List[str]) -> Any:
         from synclab.sweep import keeping_sweep_record
