@@ -37,13 +37,14 @@ def labels(report: Report) -> List[str]:
 def _figure(rows: int) -> Any:
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(9, max(2.6, 0.34 * rows + 1.4)), layout="constrained")
+    return Figure(figsize=(9, max(2.6, 0.34 * rows + 1.4)))
 
 
 def _save(figure: Any, path: Path) -> Path:
     """Render in memory, then write atomically: a reader never sees half a picture."""
     png = io.BytesIO()
-    figure.savefig(png, format="png", dpi=100)
+    # the canvas grows to fit long row labels and the legend outside the axes: nothing is cut
+    figure.savefig(png, format="png", dpi=100, bbox_inches="tight")
     write_bytes_atomic(path, png.getvalue())
     return path
 
@@ -131,9 +132,11 @@ def throughput_series(report: Report) -> Dict[str, List[Tuple[float, float]]]:
             continue
         name = " ".join(f"{key}={row.config.get(key)}" for key in others) or "all jobs"
         points.setdefault(name, {}).setdefault(workers, []).append(row.ops_per_s)
+    # a line needs two worker counts: presets that differ in workers (and in everything else) make none
     return {
         name: sorted((w, statistics.median(rates)) for w, rates in by_workers.items())
         for name, by_workers in points.items()
+        if len(by_workers) > 1
     }
 
 
@@ -145,7 +148,7 @@ def throughput_plot(report: Report, path: Path) -> Optional[Path]:
     from matplotlib.figure import Figure
     from matplotlib.ticker import EngFormatter
 
-    figure = Figure(figsize=(8, 4.8), layout="constrained")
+    figure = Figure(figsize=(8, 4.8))
     axes = figure.add_subplot()
     for name, points in sorted(series.items()):
         xs, ys = zip(*points)
