@@ -39,6 +39,14 @@ def _log_repeat(run: RepeatResult) -> None:
     )
 
 
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the current directory when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _discard(out: Path) -> None:
     """Remove a job directory that holds nothing but Hydra's record: a refused config leaves no output."""
     if out.is_dir() and {p.name for p in out.iterdir()} <= {".hydra"}:
@@ -86,7 +94,7 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
         logger.info(
             f"synclab {__version__}: primitive={spec.primitive} lock={spec.lock} workers={spec.workers} "
             f"times={spec.times} amount={spec.amount} initial={spec.initial} sleep={spec.sleep} "
-            f"repeats={spec.repeats} start_method={spec.start_method} -> {out}"
+            f"repeats={spec.repeats} start_method={spec.start_method} -> {_shown(out)}"
         )
         if python is None:
             _write_env(out, _job_env(spec, capture(spec.start_method)))
@@ -104,7 +112,7 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
             logger.warning(f"ran beside {data['host']['co_jobs']} other synclab job(s) on this host: "
                            "they compete for cores and disturb what this job measures")
         write_json_atomic(out / RESULT, data)
-        logger.info(f"outcomes: {data['summary']['outcomes']}")
+        logger.info("outcomes: " + " ".join(f"{name}={count}" for name, count in data["summary"]["outcomes"].items()))
     from .report import format_job
 
     print(format_repeats(result.runs), flush=True)
