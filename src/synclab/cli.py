@@ -1,4 +1,4 @@
-"""The ``synclab`` command: tools that work on runs already on disk (and ``python -m synclab``).
+"""The synclab command: tools that work on runs already on disk (also: python -m synclab).
 
 Experiments themselves run through Hydra (``python run.py``); each subcommand here lives in
 its own module and is imported only when it is asked for, so the command starts quickly.

@@ -115,9 +115,10 @@ def conclude() -> int:
         summarize_sweep(sweep, table=False)
     except Exception as error:  # the finished jobs are safe on disk; the summary can be redone
         logger.warning(f"sweep summary not written ({type(error).__name__}: {error})")
-    names = ", ".join(sorted(left)) or "none"
+    names = ", ".join(sorted(left, key=lambda name: (len(name), name))) or "none"
     sys.stderr.write(
-        f"synclab: sweep interrupted by {_signal_name()}; unfinished jobs: {names}; "
-        f"summary written for the finished ones. Finish it with: synclab resume {sweep}\n"
+        f"synclab: sweep interrupted by {_signal_name()}; job(s) left without a result: {names} (jobs not "
+        f"started yet are not listed); summary written for the finished ones. Finish it with: "
+        f"synclab resume {sweep}\n"
     )
     return status
