@@ -19,7 +19,7 @@ from .config import describe_error, describe_override_error, to_spec
 from .corun import CoRun
 from .env import PATCH, capture, git_diff, prefetch, source_dir
 from .filing import pack
-from .logs import job_log, setup_console
+from .logs import ensure_console, job_log, setup_console
 from .results import RESULT, RepeatResult, write_bytes_atomic, write_json_atomic
 from .primitives import restore_default_start_method
 from .runner import run_experiment
@@ -147,6 +147,7 @@ def _discard_refused_sweep() -> None:
 def _hydra_task(cfg: DictConfig) -> Any:
     # A SystemExit passes through Hydra's job runner untouched, so a refused config stops
     # here with its one line, before Hydra adds a report of its own.
+    ensure_console()
     hydra = HydraConfig.get()
     out = Path(hydra.runtime.output_dir)
     try:

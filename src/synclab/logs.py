@@ -7,6 +7,7 @@ exception formatter, which costs milliseconds that a sweep of tiny jobs would pa
 """
 
 import logging
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +30,11 @@ class InterceptHandler(logging.Handler):
         logger.opt(exception=record.exc_info).log(level, "{}", record.getMessage())
 
 
+_console = {"pid": None}  # the process whose console sink synclab set up
+
+
 def setup_console() -> None:
+    _console["pid"] = os.getpid()
     logger.remove()
     _job_file.sink_id = None  # removed with the rest; job_log adds it again when needed
     logger.add(sys.stderr, format=CONSOLE_FORMAT, level="INFO")
@@ -49,6 +54,13 @@ class _JobFile:
 
 
 _job_file = _JobFile()
+
+
+def ensure_console() -> None:
+    """In a launcher's worker process (joblib's, Ray's) that synclab did not start, give loguru
+    synclab's console format instead of its default one."""
+    if _console["pid"] != os.getpid():
+        setup_console()
 
 
 @contextmanager
