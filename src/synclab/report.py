@@ -550,7 +550,7 @@ def to_markdown(report: Report) -> str:
             "",
             "anomaly: share of repeats that are not `consistent`, with its 95% Wilson interval. "
             "drift: after - expected, over repeats whose work all landed. ops/s: median over repeats. "
-            "lock cost: ops/s of the otherwise identical `lock=none` job divided by this job's. "
+            "lock cost: ops/s of the otherwise identical `lock=none` job(s) (their median) divided by this job's. "
             "**FORBIDDEN** rows show an outcome the experiment's grading forbids."
             + (" co-run: the job ran beside other synclab jobs on its host, which competed for its cores."
                if any(row.co_run for row in report.rows) else ""),
