@@ -235,3 +235,20 @@ def test_sweep_round_trip_reads_every_job(run_dir: Path, tmp_path: Path, capsys:
     assert code == 0
     assert [row["job"] for row in json.loads(out)["rows"]] == ["0", "1"]
     assert os.path.exists(archive)
+
+
+def test_launcher_internals_are_left_out_of_an_archive(tmp_path):
+    """submitit's pickled jobs are code, not results: an archive never carries them."""
+    import tarfile
+
+    from synclab.archive import pack
+
+    run = tmp_path / "sweep"
+    (run / "0").mkdir(parents=True)
+    (run / "0" / "result.json").write_text("{}")
+    (run / ".submitit" / "123").mkdir(parents=True)
+    (run / ".submitit" / "123" / "123_submitted.pkl").write_bytes(b"\x80\x04.")
+    manifest = pack(run, tmp_path / "sweep.tar.gz")
+    assert sorted(manifest.files) == ["0/result.json"]
+    with tarfile.open(tmp_path / "sweep.tar.gz") as tar:
+        assert not [name for name in tar.getnames() if ".submitit" in name]

@@ -26,8 +26,12 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from . import __version__
+from .results import umask
 
 MANIFEST = "synclab-manifest.json"
+# Launcher internals, not results: submitit's pickled jobs and scripts (code a colleague
+# should never be handed to unpickle) and its logs, which run.log already covers.
+LEFT_OUT = (".submitit",)
 FORMAT = "synclab-archive"
 FORMAT_VERSION = 1
 SUFFIXES = (".tar.gz", ".tgz", ".tar")
@@ -72,12 +76,13 @@ def is_archive(path: "str | os.PathLike[str]") -> bool:
 
 
 def _files(directory: Path) -> List[Tuple[str, Path]]:
-    """Every regular file under directory, sorted; a link or special file is refused, not followed."""
+    """Every regular file under directory but LEFT_OUT, sorted; a link or special file is refused, not followed."""
     def unreadable(error: OSError) -> None:
         raise ArchiveError(f"{error.filename}: unreadable ({error.strerror or error}); nothing packed")
 
     found: List[Tuple[str, Path]] = []
     for current, dirs, names in os.walk(directory, onerror=unreadable):
+        dirs[:] = [d for d in dirs if d not in LEFT_OUT]
         here = Path(current)
         for name in sorted(dirs + names):
             path = here / name
@@ -149,18 +154,12 @@ def pack(directory: Path, output: Path) -> Manifest:
             }
             text = (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
             tar.addfile(_tarinfo(f"{root}/{MANIFEST}", len(text), time.time()), io.BytesIO(text))
-        os.chmod(tmp, 0o644 & ~_umask())
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, output)
     except BaseException:
         os.unlink(tmp)
         raise
     return Manifest(root, files, manifest)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # ---------------------------------------------------------------- reading safely
@@ -194,6 +193,10 @@ def _open(archive: Path) -> Iterator[tarfile.TarFile]:
     try:
         with tarfile.open(archive, mode="r:*") as tar:
             yield tar
+    except ArchiveError as error:  # a refused member: say which archive holds it
+        if str(error).startswith(f"{archive}:"):
+            raise
+        raise ArchiveError(f"{archive}: {error}") from None
     except (tarfile.TarError, EOFError, zlib.error) as error:
         reason = str(error).splitlines()[0].rstrip(":") if "\n" not in str(error) else ""
         raise ArchiveError(f"{archive}: not a readable tar archive" + (f" ({reason})" if reason else "")) from None

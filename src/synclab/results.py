@@ -104,7 +104,7 @@ class ExperimentResult:
 
 
 @functools.lru_cache(maxsize=1)
-def _umask() -> int:
+def umask() -> int:
     """The process's umask, read once (reading it means setting it for an instant)."""
     mask = os.umask(0)
     os.umask(mask)
@@ -116,7 +116,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_umask())  # as readable as any other file of the run, not mkstemp's 0600
+        os.fchmod(fd, 0o666 & ~umask())  # as readable as any other file of the run, not mkstemp's 0600
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)
