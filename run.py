@@ -12,6 +12,12 @@ from pathlib import Path
 if __name__ == "__main__":
     # Imports stay under the guard: spawned workers re-import this file as __mp_main__
     # and must not pay for Hydra.
-    from synclab.app import launch
+    import sys
+
+    try:
+        from synclab.app import launch
+    except ModuleNotFoundError as error:  # run with an interpreter that has not got synclab
+        sys.exit(f"synclab: {error.name} is not installed for {sys.executable}; "
+                 "run `make install`, then `.venv/bin/python run.py`")
 
     launch(Path(__file__).resolve().parent / "conf")
