@@ -452,3 +452,18 @@ def test_a_job_refused_when_it_starts_leaves_the_summary_of_the_jobs_before_it(c
     assert not (sweep_dir / "1" / "result.json").exists()
     summary = (sweep_dir / "summary.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in summary[1:]] == ["0"]
+
+
+def test_help_explains_every_setting(cli: Cli) -> None:
+    from dataclasses import fields
+
+    from synclab.config import SynclabConf
+
+    done = cli(["--help"])
+    assert done.returncode == 0, done.stderr
+    settings = done.stdout.split("== Settings ==")[1].split("== Config ==")[0]
+    described = {line.split()[0].split(".")[0] for line in settings.splitlines() if line.startswith("  ") and
+                 not line.startswith("   ")}
+    assert {f.name for f in fields(SynclabConf)} <= described
+    for option in options("lock") + options("primitive") + preset_names():
+        assert option in done.stdout
