@@ -96,3 +96,46 @@ def test_a_launcher_without_its_plugin_names_the_extra_to_install():
                                    "Config search path: ...", "hydra/launcher/ray")
     assert describe_error(error) == (
         "hydra/launcher=ray_cluster: its launcher plugin is not installed; pip install 'synclab[ray]'")
+
+
+def test_an_in_process_launcher_reuses_each_checked_composition_once() -> None:
+    """The sweeper's check composes every job; Hydra's in-process launcher gets that very
+    configuration instead of composing it again, once per job, and the loader is left as it was."""
+    from types import SimpleNamespace
+
+    from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+    from omegaconf import OmegaConf
+
+    from synclab.sweep import FilingLauncher
+
+    class Loader:
+        calls: list = []
+
+        def load_sweep_config(self, master_config, sweep_overrides):
+            self.calls.append(list(sweep_overrides))
+            return OmegaConf.create({"fresh": True})
+
+    loader = Loader()
+    launcher = FilingLauncher(BasicLauncher(), SimpleNamespace(config_loader=loader), OmegaConf.create({}))
+    checked = OmegaConf.create({"checked": True})
+    launcher.composed[("lock=none",)] = checked
+    with launcher.reusing_composed():
+        assert loader.load_sweep_config(None, ["lock=none"]) is checked
+        assert loader.load_sweep_config(None, ["lock=none"]).fresh  # once only
+        assert loader.load_sweep_config(None, ["lock=explicit"]).fresh
+    assert Loader.calls == [["lock=none"], ["lock=explicit"]]
+    assert "load_sweep_config" not in vars(loader) and not launcher.composed
+
+
+def test_a_launcher_that_pickles_itself_gets_no_reuse() -> None:
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from synclab.sweep import FilingLauncher
+
+    class Remote:  # any launcher but Hydra's in-process one
+        pass
+
+    launcher = FilingLauncher(Remote(), SimpleNamespace(config_loader=object()), OmegaConf.create({}))
+    assert launcher.composed is None

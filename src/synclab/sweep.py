@@ -10,7 +10,7 @@ overwritten and nothing runs twice.
 import json
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import HydraException
@@ -56,20 +56,32 @@ class SweepRefused(HydraException):
     """A job of the sweep has a configuration synclab refuses: found before any job runs."""
 
 
-def validate_jobs(config_loader: Any, master_config: DictConfig, batch: Sequence[Sequence[str]]) -> None:
+# Jobs whose composed configuration is kept from the check to the launch, per batch: each is
+# about 100 KB, and composing one again costs about as much as running a tiny job.
+KEEP_COMPOSED = 256
+
+
+def validate_jobs(
+    config_loader: Any,
+    master_config: DictConfig,
+    batch: Sequence[Sequence[str]],
+    keep: Optional[Dict[Tuple[str, ...], DictConfig]] = None,
+) -> None:
     """Compose every job of a batch (as Hydra's own check does) and apply synclab's checks too,
-    so that a bad value in the tenth job stops the sweep before the first one starts."""
+    so that a bad value in the tenth job stops the sweep before the first one starts. With
+    ``keep``, up to KEEP_COMPOSED composed jobs are kept there for the launcher to reuse."""
     from .config import to_spec
     from .spec import ConfigError, validate
 
     for overrides in batch:
         job = config_loader.load_sweep_config(master_config=master_config, sweep_overrides=list(overrides))
-        with open_dict(job):
-            del job["hydra"]
+        task = OmegaConf.masked_copy(job, [key for key in job.keys() if key != "hydra"])
         try:
-            validate(to_spec(job))
+            validate(to_spec(task))
         except ConfigError as error:
             raise SweepRefused(f"{error} (the sweep's job {' '.join(overrides)}); no job was run") from None
+        if keep is not None and len(keep) < KEEP_COMPOSED:
+            keep[tuple(overrides)] = job
 
 
 def check_fresh(config: DictConfig) -> None:
@@ -118,6 +130,12 @@ def _runs(indices: Sequence[int]) -> List[Tuple[int, int]]:
     return runs
 
 
+def _in_process(launcher: Launcher) -> bool:
+    from hydra._internal.core_plugins.basic_launcher import BasicLauncher
+
+    return type(launcher) is BasicLauncher
+
+
 class FilingLauncher(Launcher):
     """Wraps the sweep's launcher: launch, then file each returned job on the driver."""
 
@@ -127,6 +145,8 @@ class FilingLauncher(Launcher):
         self.config = config
         self.resume = resume
         self.warned = False
+        # composed by the sweeper's check, reused by an in-process launcher (see reusing_composed)
+        self.composed: Optional[Dict[Tuple[str, ...], DictConfig]] = {} if _in_process(inner) else None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.inner.setup(hydra_context=hydra_context, task_function=task_function, config=config)
@@ -155,9 +175,33 @@ class FilingLauncher(Launcher):
                 )
         return pending
 
+    @contextmanager
+    def reusing_composed(self) -> Iterator[None]:
+        """While the inner launcher runs, hand it each job's configuration as the check composed
+        it (the same call with the same overrides), instead of composing every job twice. Only
+        for Hydra's in-process launcher: a launcher that pickles itself must not carry this."""
+        loader = self.hydra_context.config_loader
+        kept = self.composed
+        if not kept:
+            yield
+            return
+        compose = loader.load_sweep_config
+
+        def load_sweep_config(master_config: DictConfig, sweep_overrides: List[str]) -> DictConfig:
+            found = kept.pop(tuple(sweep_overrides), None)
+            return found if found is not None else compose(master_config, sweep_overrides)
+
+        loader.load_sweep_config = load_sweep_config
+        try:
+            yield
+        finally:
+            del loader.load_sweep_config  # the class's own method again
+            kept.clear()
+
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         if not self.resume:
-            returns = list(self.inner.launch(job_overrides, initial_job_idx=initial_job_idx))
+            with self.reusing_composed():
+                returns = list(self.inner.launch(job_overrides, initial_job_idx=initial_job_idx))
         else:
             pending = self._pending(job_overrides, initial_job_idx)
             total = len(job_overrides)

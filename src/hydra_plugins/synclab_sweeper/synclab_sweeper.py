@@ -35,7 +35,8 @@ class SynclabSweeper(BasicSweeper):
         from synclab.sweep import validate_jobs
 
         assert self.hydra_context is not None and self.config is not None
-        validate_jobs(self.hydra_context.config_loader, self.config, batch)
+        keep = getattr(self.launcher, "composed", None)
+        validate_jobs(self.hydra_context.config_loader, self.config, batch, keep=keep)
 
     def sweep(self, arguments: List[str]) -> Any:
         from synclab.sweep import keeping_sweep_record
