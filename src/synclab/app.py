@@ -24,7 +24,7 @@ from .results import RESULT, RepeatResult, write_bytes_atomic, write_json_atomic
 from .primitives import restore_default_start_method
 from .runner import run_experiment
 from .spec import ConfigError, ExperimentSpec, validate
-from .table import format_repeats
+from .table import format_repeats, shown_path
 
 ENV = "env.json"
 LOG = "run.log"
@@ -37,14 +37,6 @@ def _log_repeat(run: RepeatResult) -> None:
         f"repeat {run.repeat}: before={run.before} after={run.after} expected={run.expected} "
         f"drift={drift} ops={run.ops_done}/{run.ops_expected} work_s={run.work_s} outcome={run.outcome}"
     )
-
-
-def _shown(path: Path) -> str:
-    """A path as the user would type it: relative to the current directory when inside it."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def _discard(out: Path) -> None:
@@ -94,7 +86,7 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
         logger.info(
             f"synclab {__version__}: primitive={spec.primitive} lock={spec.lock} workers={spec.workers} "
             f"times={spec.times} amount={spec.amount} initial={spec.initial} sleep={spec.sleep} "
-            f"repeats={spec.repeats} start_method={spec.start_method} -> {_shown(out)}"
+            f"repeats={spec.repeats} start_method={spec.start_method} -> {shown_path(out)}"
         )
         if python is None:
             _write_env(out, _job_env(spec, capture(spec.start_method)))

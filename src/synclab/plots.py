@@ -6,12 +6,12 @@ state, no display needed. A plot with nothing to show is skipped rather than dra
 
 import io
 import os
-import statistics
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from .report import Report
 from .results import write_bytes_atomic
+from .stats import median
 
 OUTCOMES_PNG = "outcomes.png"
 DRIFT_PNG = "drift.png"
@@ -134,7 +134,7 @@ def throughput_series(report: Report) -> Dict[str, List[Tuple[float, float]]]:
         points.setdefault(name, {}).setdefault(workers, []).append(row.ops_per_s)
     # a line needs two worker counts: presets that differ in workers (and in everything else) make none
     return {
-        name: sorted((w, statistics.median(rates)) for w, rates in by_workers.items())
+        name: sorted((w, median(rates)) for w, rates in by_workers.items())
         for name, by_workers in points.items()
         if len(by_workers) > 1
     }

@@ -26,6 +26,7 @@ from . import __version__
 from .compare import ALPHA, Comparison, Side, compare_sides, format_pair, format_table, opened, read_env, side_of
 from .report import RESULT, Row, collect, read_run, write_summary
 from .results import write_json_atomic
+from .table import shown_path
 
 EXIT_REPRODUCED, EXIT_DIFFERS, EXIT_FAILED = 0, 1, 2
 ORIGIN = "origin.json"
@@ -280,10 +281,10 @@ def _replay_tree(args: argparse.Namespace, root: Path, out: Path) -> int:
     for index, job in enumerate(jobs, 1):
         target = base if single else base / job.row.path
         what = label if single else job.row.path
-        sys.stderr.write(f"replaying {what} ({index}/{len(jobs)}) -> {_shown(target)}\n")
+        sys.stderr.write(f"replaying {what} ({index}/{len(jobs)}) -> {shown_path(target)}\n")
         try:
             run_again(job, target)
-            replayed = Side(_shown(target), _replay_row(target, job.row.path), read_env(target))
+            replayed = Side(shown_path(target), _replay_row(target, job.row.path), read_env(target))
         except ReplayError as error:
             if single:
                 raise ReplayError(f"could not replay {label}: {error}") from None
@@ -301,18 +302,10 @@ def _replay_tree(args: argparse.Namespace, root: Path, out: Path) -> int:
                                               "jobs": [job.row.path for job in jobs], "repeats": args.repeats})
             write_summary(collect(base), base)
         sys.stdout.write(format_table(comparisons, NAMES, failures))
-        sys.stdout.write(f"replay: {_shown(base)}\n")
+        sys.stdout.write(f"replay: {shown_path(base)}\n")
     if failures:
         return EXIT_FAILED
     return EXIT_DIFFERS if any(c.verdict == "differs" for c in comparisons) else EXIT_REPRODUCED
-
-
-def _shown(path: Path) -> str:
-    """A path as the user would type it: relative to the working directory when below it."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def _write_origin(target: Path, record: Dict[str, Any]) -> None:

@@ -1,8 +1,17 @@
 """Plain-text tables for the terminal."""
 
+from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from .results import RepeatResult
+
+
+def shown_path(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _cell(value: Any) -> str:
