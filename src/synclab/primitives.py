@@ -11,6 +11,7 @@ killed, a process can, so a repeat that hangs is still stopped at its timeout.
 """
 
 import multiprocessing
+import os
 import sys
 import threading
 import time
@@ -293,16 +294,15 @@ def _pool_groups(spec: ExperimentSpec) -> "List[List[int]]":
     return [g for g in (list(range(spec.depositors)), list(range(spec.depositors, spec.workers))) if g]
 
 
-def _wait_for_pools(pools: "List[Any]", pending: "List[Any]", deadline: float) -> bool:
+def _wait_for_pools(workers: "List[Any]", pending: "List[Any]", deadline: float) -> bool:
     """Wait until every task is done or the deadline; True as soon as a pool worker died.
 
     multiprocessing.Pool quietly replaces a dead worker and drops its task, whose result would
     then never come: a killed worker would read as a timeout instead of an incomplete repeat.
-    Each worker holds one task behind the start barrier, so the workers the pools started with
-    must all live until their tasks are done."""
+    Each worker holds one task behind the start barrier, so ``workers``, the pools' workers as
+    they were when the tasks were handed out, must all live until their tasks are done."""
     from multiprocessing.connection import wait
 
-    workers = [proc for pool in pools for proc in getattr(pool, "_pool", [])]
     while not all(result.ready() for result in pending):
         left = deadline - time.perf_counter()
         if left <= 0:
@@ -317,15 +317,17 @@ def _run_mp_pools(
     ctx: Any, spec: ExperimentSpec, groups: "List[List[int]]", initargs: Tuple[Any, ...], deadline: float
 ) -> Tuple[List[Tuple[int, float, float]], int, bool]:
     amounts = spec.signed_amounts()
-    pools, pending = [], []
+    pools, pending, workers = [], [], []
     for group in groups:
         pool = ctx.Pool(len(group), initializer=_pool_init, initargs=initargs)
         pools.append(pool)
+        # before the tasks go out: a worker replaced before this point lost no task
+        workers += list(getattr(pool, "_pool", []))
         pending.append(pool.starmap_async(_pool_task, [(i, spec.times, amounts[i]) for i in group], chunksize=1))
     returned: List[Tuple[int, float, float]] = []
-    failed, timed_out = 0, False
+    failed, timed_out, died = 0, False, False
     try:
-        died = _wait_for_pools(pools, pending, deadline)
+        died = _wait_for_pools(workers, pending, deadline)
         for result, group in zip(pending, groups):
             if not result.ready():
                 timed_out = timed_out or not died
@@ -339,6 +341,8 @@ def _run_mp_pools(
         for pool in pools:
             pool.terminate()
         raise
+    if died:
+        _unjam(pools, workers)
     for pool in pools:
         if timed_out or failed:
             pool.terminate()
@@ -346,6 +350,42 @@ def _run_mp_pools(
             pool.close()
         pool.join()
     return returned, failed, timed_out
+
+
+def _unjam(pools: "List[Any]", workers: "List[Any]") -> None:
+    """Stop every worker of pools in which one died, and free the pools' task-queue locks.
+
+    A worker killed while it waited for a task dies holding its pool's task-queue lock, and
+    may have read half a task from the queue's pipe: Pool.terminate() would then wait for that
+    lock forever, or choke on the other half. Once every worker is stopped, whoever holds the
+    lock is dead and nobody will read the pipe, so the lock is released and the pipe emptied."""
+    _reap(workers + [proc for pool in pools for proc in getattr(pool, "_pool", [])], 0.0)
+    for pool in pools:
+        inqueue = getattr(pool, "_inqueue", None)
+        lock = getattr(inqueue, "_rlock", None)
+        if lock is None:
+            continue
+        if lock.acquire(timeout=0.1):
+            lock.release()
+        else:
+            try:
+                lock.release()
+            except ValueError:  # released meanwhile: nothing is jammed
+                pass
+        _drain(inqueue._reader.fileno())
+
+
+def _drain(fd: int) -> None:
+    """Throw away whatever is left in a pipe, without blocking."""
+    blocking = os.get_blocking(fd)
+    os.set_blocking(fd, False)
+    try:
+        while os.read(fd, 1 << 16):
+            pass
+    except BlockingIOError:
+        pass
+    finally:
+        os.set_blocking(fd, blocking)
 
 
 def _run_executor(
