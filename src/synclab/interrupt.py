@@ -10,6 +10,7 @@ so stopping a worker is never mistaken for interrupting the sweep.
 import os
 import signal
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +22,8 @@ from loguru import logger
 from .filing import INTERRUPTED, unfinished
 from .results import write_json_atomic
 
-_STATE: dict = {"pid": None, "signal": None, "sweep": None}
+_STATE: dict = {"pid": None, "signal": None, "sweep": None, "forking": False, "raised": False}
+_REDELIVER_S = 0.05
 
 
 def _on_signal(signum: int, frame: Optional[FrameType]) -> None:
@@ -30,18 +32,44 @@ def _on_signal(signum: int, frame: Optional[FrameType]) -> None:
         os.kill(os.getpid(), signum)
         return
     _STATE["signal"] = signum
+    if _STATE["forking"]:
+        # Raised inside a fork hook, the interruption would be swallowed half-way through
+        # loguru's hook, leaving its locks held and the next fork deadlocked: send the signal
+        # again once the fork is over.
+        redeliver = threading.Timer(_REDELIVER_S, _redeliver, (signum,))
+        redeliver.daemon = True  # never keeps the process from exiting
+        redeliver.start()
+        return
+    _STATE["raised"] = True
     raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _redeliver(signum: int) -> None:
+    if not _STATE["raised"]:  # check() may have raised it meanwhile: never interrupt twice
+        os.kill(os.getpid(), signum)
+
+
+def _forking(now: bool) -> None:
+    if threading.current_thread() is threading.main_thread():  # where signal handlers run
+        _STATE["forking"] = now
 
 
 def check() -> None:
     """Raise again an interruption that Python swallowed: raised where Python only prints an
     exception (an at-fork hook, a finalizer), it is lost, and the sweep would run on."""
     if _STATE["signal"] is not None and _STATE["pid"] == os.getpid():
+        _STATE["raised"] = True
         raise KeyboardInterrupt(_signal_name())
 
 
 def install() -> None:
     """Route SIGINT (unless it was ignored on purpose) and SIGTERM to a KeyboardInterrupt here."""
+    if _STATE["pid"] is None:  # fork hooks cannot be removed: register them once
+        os.register_at_fork(
+            before=lambda: _forking(True),
+            after_in_parent=lambda: _forking(False),
+            after_in_child=lambda: _forking(False),
+        )
     _STATE["pid"] = os.getpid()
     signal.signal(signal.SIGTERM, _on_signal)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
