@@ -21,6 +21,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import CONF, ROOT, CliRun, preset_names, run_cli
+from synclab.results import SCHEMA_VERSION
 from synclab.spec import INCREMENTS, LOCK_SUPPORT
 
 Cli = Callable[..., CliRun]
@@ -236,7 +237,7 @@ def test_a_run_exits_0_and_leaves_exactly_its_files(single: Dict[str, Any]) -> N
 
 def test_result_json_holds_the_config_every_repeat_and_a_matching_summary(single: Dict[str, Any]) -> None:
     data = load(single["dir"] / "result.json")
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == SCHEMA_VERSION
     assert data["config"] == {
         "primitive": "process", "lock": "explicit", "workers": 2, "times": 2000, "amount": 1, "initial": 0,
         "sleep": 0.0, "repeats": 2, "start_method": None, "timeout_s": 60.0, "direction": "both",

@@ -12,6 +12,7 @@ from omegaconf import OmegaConf
 
 from synclab import callbacks, report
 from synclab.callbacks import ReportCallback, count_jobs
+from synthetic import result
 
 ROOT = Path(__file__).resolve().parent.parent
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -90,9 +91,7 @@ def synthetic_sweep(root: Path, jobs: int) -> Path:
     for num in range(jobs):
         directory = root / str(num)
         directory.mkdir(parents=True)
-        runs = [{"outcome": "consistent", "grade": "acceptable", "drift": 0, "ops_per_s": 100.0}]
-        data = {"schema_version": 1, "config": {"lock": "none", "workers": num + 1}, "runs": runs,
-                "overrides": [f"workers={num + 1}"]}
+        data = result("none", num + 1, overrides=[f"workers={num + 1}"])
         (directory / "result.json").write_text(json.dumps(data))
     return root
 

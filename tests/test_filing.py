@@ -9,8 +9,9 @@ from synclab import report
 from synclab.config import describe_error
 from synclab.corun import CoRun
 from synclab.filing import JobFiles, clear_attempt, file_job, pack, unfinished
+from synthetic import result
 
-RESULT = {"schema_version": 1, "config": {"lock": "none", "workers": 2}, "runs": [{"outcome": "consistent", "drift": 0}]}
+RESULT = result("none", 2)
 
 
 def _job(subdir: str = "3", result: dict = RESULT) -> JobFiles:

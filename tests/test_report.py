@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import math
 import os
 import subprocess
 import sys
@@ -15,71 +16,11 @@ from synclab import progress
 from synclab.cli import main
 from synclab.outcome import default_grades, grade_table
 from synclab.plots import DRIFT_PNG, OUTCOMES_PNG, THROUGHPUT_PNG, draw_all
-from synclab.report import collect, parse_overrides, render, row_from_result, write_summary
+from synclab.report import NO_BASELINE, collect, lock_cost_cell, parse_overrides, render, row_from_result, write_summary
+from synclab.stats import ratio_of_rates, t_quantile
+from synthetic import job, result, sweep
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def result(
-    lock: str = "none",
-    workers: int = 2,
-    outcomes: Sequence[str] = ("consistent",),
-    drifts: Optional[Sequence[Optional[int]]] = None,
-    rates: Optional[Sequence[Optional[float]]] = None,
-    overrides: Optional[List[str]] = None,
-    grades: Optional[Dict[str, str]] = None,
-    graded: bool = True,
-    **config: object,
-) -> dict:
-    """A result.json of schema 1 as synclab writes it; graded=False gives one from before grading."""
-    drifts = drifts if drifts is not None else [0 if o == "consistent" else 5 for o in outcomes]
-    rates = rates if rates is not None else [1000.0] * len(outcomes)
-    table = grade_table(lock, grades)
-    runs = []
-    for index, (outcome, drift, rate) in enumerate(zip(outcomes, drifts, rates)):
-        run = {"repeat": index, "before": 0, "after": drift, "expected": 0, "drift": drift,
-               "ops_expected": 20, "ops_reported": 20, "ops_done": 20, "failed_workers": 0,
-               "wall_s": 0.01, "work_s": 0.005, "ops_per_s": rate, "outcome": outcome}
-        if graded:
-            run["grade"] = table[outcome]
-        runs.append(run)
-    data = {
-        "schema_version": 1,
-        "config": {"primitive": "process", "lock": lock, "workers": workers, "times": 10, "amount": 1,
-                   "initial": 0, "sleep": 0.0, "repeats": len(runs), "start_method": None, "timeout_s": 60.0,
-                   "direction": "both", "sharing": "passed", "grades": grades, **config},
-        "runs": runs,
-        "summary": {"repeats": len(runs)},
-    }
-    if graded:
-        data["grading"] = table
-    if overrides is not None:
-        data["overrides"] = overrides
-    return data
-
-
-def job(directory: Path, data: object = None, raw: Optional[bytes] = None, overrides_yaml: Optional[str] = None) -> Path:
-    """A job directory as Hydra and synclab leave it."""
-    (directory / ".hydra").mkdir(parents=True, exist_ok=True)
-    if overrides_yaml is not None:
-        (directory / ".hydra" / "overrides.yaml").write_text(overrides_yaml)
-    (directory / "run.log").write_text("")
-    if raw is not None:
-        (directory / "result.json").write_bytes(raw)
-    elif data is not None:
-        (directory / "result.json").write_text(json.dumps(data, indent=2))
-    return directory
-
-
-def sweep(root: Path, locks=("none", "explicit"), workers=(2, 4), **kwargs: object) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "multirun.yaml").write_text("hydra: {}\n")
-    num = 0
-    for lock in locks:
-        for count in workers:
-            job(root / str(num), result(lock, count, overrides=[f"lock={lock}", f"workers={count}"], **kwargs))
-            num += 1
-    return root
 
 
 def run_cli(args: List[str], capsys) -> "tuple[int, str, str]":
@@ -122,13 +63,14 @@ def test_results_from_before_grading_are_graded_by_their_lock_and_preset():
     assert row_from_result(preset).forbidden == ("lost_updates",)
 
 
-def test_an_outcome_nobody_graded_is_forbidden():
+def test_counts_come_from_the_numbers_and_a_contradicted_label_is_named():
     data = result("none", outcomes=["consistent", "consistent"])
-    data["runs"][1]["outcome"] = "interrupted"
+    data["runs"][1]["outcome"] = "interrupted"  # a label no synclab writes, on a repeat whose numbers are consistent
     del data["runs"][1]["grade"]
     row = row_from_result(data)
-    assert row.forbidden == ("interrupted",)
-    assert row.outcomes == {"consistent": 1, "interrupted": 1}
+    assert row.outcomes == {"consistent": 2} and row.forbidden == ()
+    assert row.inconsistencies == (
+        "repeat 1 claims outcome interrupted; its numbers say outcome consistent, grade acceptable, drift 0",)
 
 
 # ------------------------------------------------------------------ rows and statistics
@@ -146,7 +88,11 @@ def test_row_statistics_by_hand():
     assert low == pytest.approx(0.300642, abs=1e-6) and high == pytest.approx(0.954413, abs=1e-6)
     assert row.drifts == (0, -300, 600)
     assert row.drift.mean == 100 and row.drift.min == -300 and row.drift.max == 600
-    assert row.ops_per_s == 2000.0
+    # geometric mean of 1000, 3000, 2000: (6e9) ** (1/3); the logs' sd is 0.555548, t(0.975, 2) = 4.302653
+    assert row.ops_per_s == pytest.approx(1817.1206, abs=1e-3)
+    half = 4.302653 * 0.555548 / math.sqrt(3)
+    assert row.ops_interval == pytest.approx((1817.1206 * math.exp(-half), 1817.1206 * math.exp(half)), rel=1e-5)
+    assert row.inconsistencies == ()
 
 
 def test_drift_is_read_only_where_the_balance_means_something():
@@ -164,17 +110,69 @@ def test_a_sweep_gets_one_row_per_job_with_the_swept_keys(tmp_path):
     assert report.skipped == ()
 
 
-def test_lock_cost_against_the_otherwise_identical_unlocked_job(tmp_path):
+def test_lock_cost_against_the_otherwise_identical_unlocked_job_of_its_sweep(tmp_path):
     root = tmp_path / "s"
     job(root / "0", result("none", 2, rates=[1000.0, 3000.0, 2000.0], outcomes=["consistent"] * 3))
-    job(root / "1", result("explicit", 2, rates=[500.0], outcomes=["consistent"]))
+    job(root / "1", result("explicit", 2, rates=[500.0, 400.0], outcomes=["consistent"] * 2))
     job(root / "2", result("explicit", 4, rates=[500.0], outcomes=["consistent"]))  # no lock=none twin
-    job(root / "3", result("context", 2, rates=[400.0], outcomes=["consistent"], repeats=9, timeout_s=5.0))
+    job(root / "3", result("context", 2, rates=[400.0, 400.0], outcomes=["consistent"] * 2, repeats=9, timeout_s=5.0))
     rows = {row.path: row for row in collect(root).rows}
-    assert rows["0"].lock_cost == 1.0
-    assert rows["1"].lock_cost == 4.0  # median 2000 / 500
-    assert rows["2"].lock_cost is None
-    assert rows["3"].lock_cost == 5.0  # repeats and timeout_s do not change the work
+    assert rows["0"].lock_cost == 1.0 and lock_cost_cell(rows["0"]) == "baseline"
+    # ratio of geometric means: 1817.1206 / sqrt(500 * 400) = 4.0632
+    assert rows["1"].lock_cost == pytest.approx(1817.1206 / math.sqrt(200_000), rel=1e-6)
+    assert rows["2"].lock_cost is None and rows["2"].no_baseline == NO_BASELINE
+    assert rows["3"].lock_cost == pytest.approx(1817.1206 / 400, rel=1e-6)  # repeats and timeout_s change no work
+    low, high = rows["1"].lock_cost_ci
+    assert low < rows["1"].lock_cost < high
+
+
+def test_lock_cost_interval_by_hand():
+    # logs of the baseline: mean m_b, variance v_b over 2; of the locked job likewise; Welch's df
+    baseline, locked = [1000.0, 1200.0, 1100.0], [500.0, 520.0]
+    lb, ll = [math.log(v) for v in baseline], [math.log(v) for v in locked]
+    mb, ml = sum(lb) / 3, sum(ll) / 2
+    vb = sum((x - mb) ** 2 for x in lb) / 2
+    vl = sum((x - ml) ** 2 for x in ll) / 1
+    se = vb / 3 + vl / 2
+    df = se ** 2 / ((vb / 3) ** 2 / 2 + (vl / 2) ** 2 / 1)
+    df = math.floor(df * 10) / 10
+    t = t_quantile(0.975, df)
+    got = ratio_of_rates(baseline, locked)
+    assert got.value == pytest.approx(math.exp(mb - ml))
+    assert (got.low, got.high) == pytest.approx((math.exp(mb - ml - t * math.sqrt(se)), math.exp(mb - ml + t * math.sqrt(se))))
+    assert not got.holds(1.0)
+
+
+def test_an_interval_that_holds_one_is_no_measurable_cost(tmp_path):
+    root = tmp_path / "s"
+    job(root / "0", result("none", 2, rates=[1000.0, 1300.0, 800.0], outcomes=["consistent"] * 3))
+    job(root / "1", result("explicit", 2, rates=[1100.0, 900.0, 1000.0], outcomes=["consistent"] * 3))
+    report = collect(root)
+    cell = lock_cost_cell(report.rows[1])
+    assert cell.startswith("no measurable cost [") and "x" not in cell
+    low, high = report.rows[1].lock_cost_ci
+    assert low < 1.0 < high
+    assert "no measurable cost" in render(report)
+
+
+def test_a_baseline_comes_only_from_the_jobs_own_sweep(tmp_path):
+    """A tree of two sweeps of the same settings, measured at different moments, and unrelated jobs:
+    each locked job gets exactly the cost its own sweep gives it."""
+    tree = tmp_path / "tree"
+    job(tree / "a" / "0", result("none", 2, rates=[1000.0, 1000.0], outcomes=["consistent"] * 2))
+    job(tree / "a" / "1", result("explicit", 2, rates=[500.0, 500.0], outcomes=["consistent"] * 2))
+    job(tree / "a" / "2", result("none", 4, rates=[9000.0, 9000.0], outcomes=["consistent"] * 2))
+    job(tree / "b" / "0", result("none", 2, rates=[4000.0, 4000.0], outcomes=["consistent"] * 2))
+    job(tree / "b" / "1", result("explicit", 2, rates=[1000.0, 1000.0], outcomes=["consistent"] * 2))
+    job(tree / "b" / "2", result("explicit", 4, rates=[300.0, 300.0], outcomes=["consistent"] * 2))
+    job(tree / "c" / "0", result("explicit", 2, rates=[10.0, 10.0], outcomes=["consistent"] * 2))
+    whole = {row.path: row.lock_cost for row in collect(tree).rows}
+    assert whole["a/1"] == pytest.approx(2.0) and whole["b/1"] == pytest.approx(4.0)
+    assert whole["b/2"] is None and whole["c/0"] is None  # no lock=none twin in their own sweep
+    for name in ("a", "b"):
+        alone = {row.path: row.lock_cost for row in collect(tree / name).rows}
+        assert alone["1"] == whole[f"{name}/1"]
+    assert "lock cost -: jobs b/2, c/0: no lock=none job with the same settings in its sweep" in render(collect(tree))
 
 
 def test_mixed_tree_of_sweeps_and_single_runs(tmp_path):
@@ -232,18 +230,32 @@ BROKEN = {
     "binary": (b"\xff\xfe\x00\x81garbage", "not"),
     "array": (b"[1, 2, 3]", "not a synclab result"),
     "no_version": (json.dumps({"config": {}, "runs": []}).encode(), "no schema_version"),
-    "future": (json.dumps({**result(), "schema_version": 2}).encode(), "schema_version 2"),
+    "future": (json.dumps({**result(), "schema_version": 3}).encode(), "schema_version 3"),
     "old": (json.dumps({**result(), "schema_version": 0}).encode(), "schema_version 0"),
     "no_runs": (json.dumps({"schema_version": 1, "config": {}}).encode(), "no runs list"),
     "no_config": (json.dumps({"schema_version": 1, "runs": []}).encode(), "no config"),
     "zero_runs": (json.dumps({**result(), "runs": []}).encode(), "no repeats"),
-    "bad_run": (json.dumps({**result(), "runs": [{"repeat": 0}]}).encode(), "runs[0] has no outcome"),
-    "bad_drift": (json.dumps({**result(), "runs": [{"outcome": "consistent", "drift": "x"}]}).encode(),
-                  "runs[0].drift"),
-    "bad_rate": (json.dumps({**result(), "runs": [{"outcome": "consistent", "ops_per_s": [1]}]}).encode(),
-                 "runs[0].ops_per_s"),
-    "bad_grade": (json.dumps({**result(), "runs": [{"outcome": "consistent", "grade": "fine"}]}).encode(),
-                  "runs[0].grade"),
+    "bad_run": (json.dumps({**result(), "runs": [{"repeat": 0}]}).encode(), "runs[0].before is missing"),
+    "no_after": (json.dumps({**result(), "runs": [{k: v for k, v in result()["runs"][0].items() if k != "after"}]}
+                            ).encode(), "runs[0].after is missing"),
+    "bad_count": (json.dumps({**result(), "runs": [{**result()["runs"][0], "ops_done": "20"}]}).encode(),
+                  "runs[0].ops_done is '20', not an integer >= 0"),
+    "negative": (json.dumps({**result(), "runs": [{**result()["runs"][0], "failed_workers": -1}]}).encode(),
+                 "runs[0].failed_workers is -1"),
+    "bool_count": (json.dumps({**result(), "runs": [{**result()["runs"][0], "ops_reported": True}]}).encode(),
+                   "runs[0].ops_reported is True"),
+    "bad_seconds": (json.dumps({**result(), "runs": [{**result()["runs"][0], "work_s": [1]}]}).encode(),
+                    "runs[0].work_s"),
+    "no_flag": (json.dumps({**result(), "runs": [{k: v for k, v in result()["runs"][0].items() if k != "timed_out"}]}
+                           ).encode(), "runs[0].timed_out is None, not true or false"),
+    "bad_label": (json.dumps({**result(), "runs": [{**result()["runs"][0], "outcome": 3}]}).encode(),
+                  "runs[0].outcome is 3, not a string"),
+    "huge": (json.dumps({**result(), "runs": [{**result()["runs"][0], "after": 10**400}]}).encode(),
+             "runs[0].after is 1000"),
+    "bad_lock": (json.dumps({**result(), "config": {**result()["config"], "lock": 7}}).encode(), "config.lock is 7"),
+    "bad_times": (json.dumps({**result(), "config": {**result()["config"], "times": 0}}).encode(), "config.times is 0"),
+    "bad_grades": (json.dumps({**result(), "config": {**result()["config"], "grades": {"consistent": "fine"}}}
+                              ).encode(), "config.grades.consistent is 'fine'"),
 }
 
 
@@ -320,7 +332,8 @@ def test_csv_has_one_typed_row_per_job(tmp_path):
     assert list(rows[0])[:4] == ["job", "lock", "repeats", "consistent"]
     for field in ("lost_updates", "not_shared", "incomplete", "timeout", "anomaly_rate", "anomaly_ci_low",
                   "anomaly_ci_high", "drift_mean", "drift_stdev", "drift_min", "drift_max",
-                  "ops_per_s_median", "lock_cost", "forbidden"):
+                  "ops_per_s", "ops_per_s_low", "ops_per_s_high", "lock_cost", "lock_cost_low", "lock_cost_high",
+                  "never_seen_below", "inconsistent", "forbidden"):
         assert field in rows[0]
     assert rows[1]["forbidden"] == "lost_updates" and rows[0]["forbidden"] == ""
     assert rows[1]["anomaly_rate"] == "0.5" and rows[1]["lock_cost"] == "1.0"
@@ -358,6 +371,76 @@ def test_check_exit_codes(tmp_path, capsys):
     assert err.strip() == "synclab report: forbidden outcomes (lost_updates) in 1 job(s)"
     assert run_cli([str(dirty)], capsys)[0] == 0  # without --check a forbidden outcome is reported, not fatal
     assert run_cli([str(tmp_path), "--check"], capsys)[0] == 1  # the tree holding both
+
+
+def _lost_in_locked_job(data: dict) -> None:
+    """The issue's own case: one locked repeat reads lost_updates, its after and drift to match,
+    its stored grade left acceptable."""
+    data["runs"][1].update(outcome="lost_updates", after=-4, drift=-4)
+
+
+def _numbers_changed(data: dict) -> None:
+    data["runs"][1].update(after=7, drift=7)  # outcome left consistent
+
+
+def _outcome_changed(data: dict) -> None:
+    data["runs"][0]["outcome"] = "lost_updates"  # numbers left consistent
+
+
+def _grade_changed(data: dict) -> None:
+    data["runs"][2]["grade"] = "interesting"
+
+
+def _forbidden_relabelled(data: dict) -> None:
+    data["runs"][1].update(after=-4, drift=-4, outcome="consistent", grade="acceptable")
+    data["summary"] = {"repeats": 3, "outcomes": {"consistent": 3}, "forbidden": []}
+
+
+def _summary_disagrees(data: dict) -> None:
+    data["summary"] = {"repeats": 3, "outcomes": {"consistent": 2, "timeout": 1}}
+
+
+DOCTORED = {
+    "lost_in_locked_job": (_lost_in_locked_job, "repeat 1 claims grade acceptable; its numbers say outcome lost_updates, "
+                                                "grade forbidden, drift -4"),
+    "numbers_changed": (_numbers_changed, "repeat 1 claims outcome consistent, grade acceptable; its numbers say "
+                                          "outcome lost_updates, grade forbidden, drift 7"),
+    "outcome_changed": (_outcome_changed, "repeat 0 claims outcome lost_updates; its numbers say "
+                                          "outcome consistent, grade acceptable, drift 0"),
+    "grade_changed": (_grade_changed, "repeat 2 claims grade interesting; its numbers say outcome consistent, "
+                                      "grade acceptable, drift 0"),
+    "forbidden_relabelled": (_forbidden_relabelled, "repeat 1 claims outcome consistent, grade acceptable; its numbers "
+                                                    "say outcome lost_updates, grade forbidden, drift -4"),
+    "summary_disagrees": (_summary_disagrees, "summary claims outcomes {'consistent': 2, 'timeout': 1} (its repeats "
+                                              "give {'consistent': 3})"),
+}
+
+
+@pytest.mark.parametrize("kind", DOCTORED)
+def test_every_kind_of_doctored_result_is_flagged_and_fails_check(tmp_path, capsys, kind):
+    doctor, claim = DOCTORED[kind]
+    root = sweep(tmp_path / "s", repeats=3, outcomes=["consistent"] * 3)
+    assert run_cli([str(root), "--check"], capsys)[0] == 0  # intact, it passes
+    locked = json.loads((root / "2" / "result.json").read_text())  # lock=explicit workers=2
+    doctor(locked)
+    (root / "2" / "result.json").write_text(json.dumps(locked))
+    code, out, err = run_cli([str(root), "--check"], capsys)
+    assert code == 1
+    assert f"inconsistent: job 2: {claim}" in out
+    claims = 2 if kind == "forbidden_relabelled" else 1  # its summary was relabelled too
+    assert f"INCONSISTENT: {claims}" in out
+    assert "hold a record their own numbers contradict (job 2; see inconsistent)" in err
+
+
+def test_a_result_from_before_grading_is_graded_by_its_lock(tmp_path, capsys):
+    root = tmp_path / "s"
+    job(root / "0", result("explicit", outcomes=["consistent", "lost_updates"], graded=False,
+                           overrides=["lock=explicit"]))
+    job(root / "1", result("none", outcomes=["lost_updates", "lost_updates"], graded=False, overrides=["lock=none"]))
+    code, out, err = run_cli([str(root), "--check"], capsys)
+    assert code == 1
+    assert err.strip() == "synclab report: forbidden outcomes (lost_updates) in 1 job(s)"
+    assert "inconsistent" not in out  # it claims no grade, so nothing it says is contradicted
 
 
 def test_check_fails_when_a_run_cannot_be_read(tmp_path, capsys):

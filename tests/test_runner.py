@@ -10,7 +10,8 @@ from typing import Any, Dict, List
 
 import pytest
 
-from synclab.results import ExperimentResult, RepeatResult
+from synclab.judge import judge_result
+from synclab.results import SCHEMA_VERSION, ExperimentResult, RepeatResult
 from synclab.runner import run_experiment
 from synclab.spec import CROSS_PROCESS, LOCK_SUPPORT, PRIMITIVES, ConfigError, ExperimentSpec
 
@@ -263,13 +264,17 @@ def test_a_bad_spec_starts_nothing() -> None:
 def test_result_dict_is_consistent_with_its_runs() -> None:
     spec = ExperimentSpec(primitive="process", lock="explicit", workers=3, times=500, amount=2, initial=7, repeats=3)
     data = run_experiment(spec).to_dict()
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == SCHEMA_VERSION
     assert data["config"] == dataclasses.asdict(spec)
     assert [run["repeat"] for run in data["runs"]] == [0, 1, 2]
     assert data["summary"]["repeats"] == 3
     assert data["summary"]["outcomes"] == {"consistent": 3}
     assert data["summary"]["drift_min"] == data["summary"]["drift_max"] == 0
+    judged = judge_result(data, SCHEMA_VERSION)  # what every reader derives agrees with what the runner wrote
+    assert judged.inconsistencies == ()
+    assert [(r.outcome, r.grade) for r in judged.runs] == [(run["outcome"], run["grade"]) for run in data["runs"]]
     for run in data["runs"]:
+        assert run["timed_out"] is False
         assert run["expected"] == 7 + 500 * 2 and run["ops_expected"] == 1500
         assert run["work_s"] is not None and run["work_s"] > 0
         assert run["ops_per_s"] == pytest.approx(run["ops_done"] / run["work_s"], rel=1e-3)

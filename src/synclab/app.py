@@ -7,7 +7,7 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Dict, NoReturn, Optional
+from typing import Any, Dict, List, NoReturn, Optional
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 from . import __version__, interrupt, progress
 from .config import describe_error, describe_override_error, to_spec
 from .corun import CoRun
-from .env import PATCH, capture, git_diff, prefetch, source_dir
+from .env import PATCH, capture, git_diff, interpreter_record, prefetch, source_dir
 from .filing import pack
 from .logs import ensure_console, job_log, setup_console
 from .results import RESULT, RepeatResult, write_bytes_atomic, write_json_atomic
@@ -88,16 +88,20 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
             f"times={spec.times} amount={spec.amount} initial={spec.initial} sleep={spec.sleep} "
             f"repeats={spec.repeats} start_method={spec.start_method} -> {shown_path(out)}"
         )
+        captured: List[Dict[str, Any]] = []
         if python is None:
-            _write_env(out, _job_env(spec, capture(spec.start_method)))
+            captured.append(capture(spec.start_method))
+            _write_env(out, _job_env(spec, captured[0]))
             result = run_experiment(spec, on_repeat=on_repeat)
         else:
             from .remote import run_in_interpreter
 
             logger.info(f"running under {python}")
-            on_env = lambda env: _write_env(out, _job_env(spec, env))  # noqa: E731
+            on_env = lambda env: (captured.append(env), _write_env(out, _job_env(spec, env)))  # noqa: E731
             result = run_in_interpreter(python, spec, on_repeat=on_repeat, on_env=on_env)
         data = result.to_dict()
+        if captured:  # compare and replay read it: a run on another interpreter measured something else
+            data["interpreter"] = interpreter_record(captured[-1])
         data["overrides"] = list(HydraConfig.get().overrides.task)  # the job's own keys, for reports
         data["host"] = beside.finish()  # other synclab jobs seen on this host, and its load
         if data["host"]["co_jobs"]:

@@ -213,6 +213,19 @@ def _static_capture() -> Dict[str, Any]:
     }
 
 
+def interpreter_record(env: Dict[str, Any]) -> Dict[str, Any]:
+    """What result.json keeps of the interpreter that ran the loop: what decides whether two runs
+    measured the same thing (implementation, version, build, GIL state, start method)."""
+    python = env.get("python") or {}
+    return {
+        "implementation": python.get("implementation"),
+        "version": python.get("version"),
+        "free_threaded": python.get("free_threaded"),
+        "gil_enabled": python.get("gil_enabled"),
+        "start_method": env.get("start_method"),
+    }
+
+
 def capture(start_method: Optional[str]) -> Dict[str, Any]:
     """Everything env.json records for one job: the process's capture plus what can change per job."""
     return {

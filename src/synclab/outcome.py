@@ -13,6 +13,9 @@ from typing import Mapping, Optional
 
 OUTCOMES = ("consistent", "lost_updates", "not_shared", "incomplete", "timeout")
 
+# Outcomes whose balance means something: drift is read over these repeats only.
+DRIFT_OUTCOMES = ("consistent", "lost_updates")
+
 # Grades, as a concurrency stress harness grades: an acceptable outcome is allowed, an
 # interesting one is allowed and worth showing (an expected race), a forbidden one means
 # the experiment, the lock or the harness is broken.

@@ -12,27 +12,27 @@ import argparse
 import csv
 import io
 import json
+import math
 import os
 import re
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .outcome import GRADES, OUTCOMES, grade_table
-from .results import RESULT, write_text_atomic
-from .stats import BASELINE_IGNORED, DriftStats, baseline_key, drift_stats, lock_cost, median, wilson
+from .judge import Unusable, judge_result
+from .outcome import DRIFT_OUTCOMES, OUTCOMES
+from .results import RESULT, SCHEMA_VERSIONS, write_text_atomic
+from .stats import (BASELINE_IGNORED, DriftStats, baseline_key, drift_stats, geometric_mean, never_seen_bound,
+                    ratio_of_rates, wilson)
 
 INTERRUPTED = "interrupted.json"
 OVERRIDES = (".hydra", "overrides.yaml")
-SCHEMA_VERSIONS = (1,)
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
 FORMATS = ("table", "csv", "md", "json")
 EXIT_FORBIDDEN = 1
 EXIT_USAGE = 2
-# Outcomes whose balance means something: drift is read over these repeats only.
-_DRIFT_OUTCOMES = ("consistent", "lost_updates")
 
 
 @dataclass(frozen=True)
@@ -55,11 +55,18 @@ class Row:
     anomaly_ci: Optional[Tuple[float, float]]
     drift: DriftStats
     drifts: Tuple[int, ...]  # one per repeat with a meaningful balance, in repeat order
-    ops_per_s: Optional[float]  # median over the repeats
+    ops_per_s: Optional[float]  # geometric mean over the repeats (see ops_interval)
     forbidden: Tuple[str, ...]
-    lock_cost: Optional[float] = None
+    lock_cost: Optional[float] = None  # unlocked ops/s over this job's, against its sweep's lock=none twin
     co_jobs: Optional[int] = None  # other synclab jobs seen running on the same host (None: not recorded)
     host_load: Optional[float] = None  # the host's 1-minute load average at the job's end
+    rates: Tuple[float, ...] = ()  # ops/s of each repeat that has one, from its ops_done and work_s
+    ops_interval: Optional[Tuple[float, float]] = None  # 95% interval of ops_per_s (two repeats or more)
+    grading: Mapping[str, str] = field(default_factory=dict)  # the run's grading rules
+    inconsistencies: Tuple[str, ...] = ()  # claims of the stored result that its numbers contradict
+    lock_cost_ci: Optional[Tuple[float, float]] = None  # 95% interval of lock_cost
+    no_baseline: Optional[str] = None  # why a locked job has no lock cost
+    interpreter: Optional[str] = None  # "CPython 3.11.7", as the run recorded it (None: not recorded)
 
     @property
     def co_run(self) -> bool:
@@ -83,9 +90,10 @@ class Report:
     def forbidden_rows(self) -> Tuple[Row, ...]:
         return tuple(row for row in self.rows if row.forbidden)
 
-
-class Unusable(ValueError):
-    """A result that cannot be reported; the message is the reason shown under 'skipped'."""
+    @property
+    def inconsistent_rows(self) -> Tuple[Row, ...]:
+        """Jobs whose stored result claims what its own numbers contradict."""
+        return tuple(row for row in self.rows if row.inconsistencies)
 
 
 # ---------------------------------------------------------------- reading
@@ -176,13 +184,11 @@ def _outcome_order(outcome: str) -> Tuple[int, str]:
     return _ORDER.get(outcome, len(_ORDER)), outcome
 
 
-def _malformed(where: str, value: Any, wanted: str) -> Unusable:
-    return Unusable(f"malformed {RESULT}: {where} is {value!r}, not {wanted}")
-
-
 def row_from_result(data: Any, path: str = ".", overrides: Optional[Sequence[str]] = None) -> Row:
     """Summarize one job's result.json (already parsed); raise Unusable with the reason if it cannot be.
 
+    Every count comes from what the repeats' numbers say (judge.py), never from a stored outcome,
+    grade or summary; those are checked, and each disagreement is listed in ``inconsistencies``.
     The job's overrides come from the result itself when it records them, else from ``overrides``.
     """
     if not isinstance(data, dict):
@@ -193,48 +199,17 @@ def row_from_result(data: Any, path: str = ".", overrides: Optional[Sequence[str
     if version not in SCHEMA_VERSIONS or isinstance(version, bool):
         readable_versions = ", ".join(map(str, SCHEMA_VERSIONS))
         raise Unusable(f"schema_version {version!r} is not one this synclab reads ({readable_versions})")
-    config, runs = data.get("config"), data.get("runs")
-    if not isinstance(config, dict):
-        raise Unusable(f"malformed {RESULT}: no config object")
-    if not isinstance(runs, list):
-        raise Unusable(f"malformed {RESULT}: no runs list")
-    if not runs:
-        raise Unusable(f"{RESULT} records no repeats")
-    grading = data.get("grading")
-    if not isinstance(grading, dict):  # results written before grading existed
-        lock, custom = config.get("lock"), config.get("grades")
-        grading = grade_table(lock, custom if isinstance(custom, dict) else None) if isinstance(lock, str) else {}
+    judgement = judge_result(data, version)
+    config = data["config"]
 
     outcomes: Dict[str, int] = {}
-    outcome_grades: Dict[str, str] = {}
     forbidden = set()
-    drifts: List[int] = []
-    rates: List[float] = []
-    for index, run in enumerate(runs):
-        outcome = run.get("outcome") if type(run) is dict else None
-        if type(outcome) is not str:
-            raise Unusable(f"malformed {RESULT}: runs[{index}] has no outcome")
-        # An outcome nobody graded is treated as forbidden: a guard must not pass what it cannot judge.
-        grade = run.get("grade") or grading.get(outcome) or "forbidden"
-        if grade not in GRADES:
-            raise _malformed(f"runs[{index}].grade", grade, f"one of {', '.join(GRADES)}")
-        if outcome in outcomes:
-            outcomes[outcome] += 1
-        else:
-            outcomes[outcome] = 1
-            outcome_grades[outcome] = grade
-        if grade == "forbidden":
-            forbidden.add(outcome)
-        drift = run.get("drift")
-        if drift is not None and outcome in _DRIFT_OUTCOMES:
-            if type(drift) is not int:
-                raise _malformed(f"runs[{index}].drift", drift, "an integer")
-            drifts.append(drift)
-        rate = run.get("ops_per_s")
-        if rate is not None:
-            if type(rate) is not float and type(rate) is not int:
-                raise _malformed(f"runs[{index}].ops_per_s", rate, "a number")
-            rates.append(rate)
+    for run in judgement.runs:
+        outcomes[run.outcome] = outcomes.get(run.outcome, 0) + 1
+        if run.grade == "forbidden":
+            forbidden.add(run.outcome)
+    drifts = [run.drift for run in judgement.runs if run.drift is not None and run.outcome in DRIFT_OUTCOMES]
+    rates = tuple(run.ops_per_s for run in judgement.runs if run.ops_per_s is not None)
 
     recorded = data.get("overrides")
     pairs = override_pairs(recorded if isinstance(recorded, list) else overrides or ())
@@ -242,29 +217,43 @@ def row_from_result(data: Any, path: str = ".", overrides: Optional[Sequence[str
     if "experiment" in pairs:
         flat = {"experiment": pairs["experiment"], **flat}
     named = tuple(dict.fromkeys(key if key in flat else key.split(".", 1)[0] for key in pairs))
-    for outcome in forbidden:  # one forbidden repeat makes the outcome forbidden for the job
-        outcome_grades[outcome] = "forbidden"
-    repeats = len(runs)
+    repeats = len(judgement.runs)
     anomalies = repeats - outcomes.get("consistent", 0)
     host = data.get("host")
     co_jobs = host.get("co_jobs") if isinstance(host, dict) else None
     load = host.get("load_end") if isinstance(host, dict) else None
+    rate = geometric_mean(rates)
     return Row(
         path=path,
         config=flat,
         overrides=named,
         repeats=repeats,
         outcomes=outcomes,
-        outcome_grades=outcome_grades,
+        outcome_grades={outcome: judgement.grading[outcome] for outcome in outcomes},
         anomalies=anomalies,
         anomaly_ci=wilson(anomalies, repeats),
         drift=drift_stats(drifts),
         drifts=tuple(drifts),
-        ops_per_s=median(rates),
+        ops_per_s=None if rate is None else rate.value,
         forbidden=tuple(sorted(forbidden, key=_outcome_order)) if forbidden else (),
         co_jobs=co_jobs if type(co_jobs) is int else None,
-        host_load=load if type(load) in (int, float) else None,
+        host_load=load if type(load) in (int, float) and math.isfinite(load) else None,
+        rates=rates,
+        ops_interval=None if rate is None or not rate.has_interval else (rate.low, rate.high),  # type: ignore[arg-type]
+        grading=dict(judgement.grading),
+        inconsistencies=judgement.inconsistencies,
+        interpreter=interpreter_of(data.get("interpreter")),
     )
+
+
+def interpreter_of(recorded: Any) -> Optional[str]:
+    """The interpreter a run recorded, in words: "CPython 3.13.5 (free-threaded, GIL disabled)"."""
+    if not isinstance(recorded, dict) or not isinstance(recorded.get("version"), str):
+        return None
+    name = f"{recorded.get('implementation') or 'Python'} {recorded['version']}"
+    if recorded.get("free_threaded") is True:
+        name += f" (free-threaded, GIL {'enabled' if recorded.get('gil_enabled') else 'disabled'})"
+    return name[:120]
 
 
 def read_run(directory: str, path: str) -> Union[Row, Skipped, None]:
@@ -370,27 +359,41 @@ def _varies(rows: Sequence[Row], key: str) -> bool:
     return False
 
 
+def sweep_of(row: Row) -> str:
+    """The directory a job ran in beside others: its sweep (jobs of one sweep share the machine's moment)."""
+    return os.path.dirname(row.path) if row.path != "." else ""
+
+
+NO_BASELINE = "no lock=none job with the same settings in its sweep"
+
+
 def with_lock_costs(rows: Sequence[Row]) -> List[Row]:
-    """Set each row's lock cost: its ops/s against the lock=none job identical in everything else."""
+    """Set each locked row's lock cost: how many times faster the lock=none job of the same sweep,
+    identical in every other setting, ran (ratio_of_rates, with its interval).
+
+    Only jobs of the same sweep are compared: a baseline measured at another time, under another
+    load, says nothing about this lock. Several identical lock=none jobs pool their repeats.
+    """
     ignored = BASELINE_IGNORED + ("experiment",)
-    keys = [baseline_key(row.config, ignored) for row in rows]
+    keys = [(sweep_of(row), baseline_key(row.config, ignored)) for row in rows]
     baselines: Dict[Tuple, List[float]] = {}
     locked = set()
     for key, row in zip(keys, rows):
         if row.config.get("lock") == "none":
-            if row.ops_per_s is not None:
-                baselines.setdefault(key, []).append(row.ops_per_s)
+            baselines.setdefault(key, []).extend(row.rates)
         else:
             locked.add(key)
-    medians = {key: median(rates) for key, rates in baselines.items()}
     out = []
     for key, row in zip(keys, rows):
-        base = medians.get(key)
         if row.config.get("lock") == "none":
-            cost = 1.0 if key in locked and row.ops_per_s is not None else None
+            out.append(replace(row, lock_cost=1.0) if key in locked and row.rates else row)
+            continue
+        cost = ratio_of_rates(baselines.get(key, ()), row.rates)
+        if cost is None:
+            out.append(replace(row, no_baseline="no throughput recorded" if baselines.get(key) else NO_BASELINE))
         else:
-            cost = lock_cost(row.ops_per_s, base)
-        out.append(replace(row, lock_cost=cost) if cost is not None else row)
+            interval = (cost.low, cost.high) if cost.has_interval else None
+            out.append(replace(row, lock_cost=cost.value, lock_cost_ci=interval))  # type: ignore[arg-type]
     return out
 
 
@@ -404,6 +407,8 @@ def _round(value: Optional[float], digits: int) -> Optional[float]:
 def record(row: Row, keys: Sequence[str], outcomes: Sequence[str]) -> Dict[str, Any]:
     """One row as flat, typed fields: the CSV and JSON formats share this."""
     low, high = row.anomaly_ci or (None, None)
+    ops_low, ops_high = row.ops_interval or (None, None)
+    cost_low, cost_high = row.lock_cost_ci or (None, None)
     rec: Dict[str, Any] = {"job": row.path}
     rec.update({key: row.config.get(key) for key in keys})
     rec["repeats"] = row.repeats
@@ -413,13 +418,19 @@ def record(row: Row, keys: Sequence[str], outcomes: Sequence[str]) -> Dict[str, 
         anomaly_rate=_round(row.anomaly_rate, 4),
         anomaly_ci_low=_round(low, 4),
         anomaly_ci_high=_round(high, 4),
+        never_seen_below=_round(never_seen_bound(row.repeats), 4) if row.anomalies == 0 else None,
         drift_mean=_round(row.drift.mean, 3),
         drift_stdev=_round(row.drift.stdev, 3),
         drift_min=row.drift.min,
         drift_max=row.drift.max,
-        ops_per_s_median=_round(row.ops_per_s, 1),
+        ops_per_s=_round(row.ops_per_s, 1),
+        ops_per_s_low=_round(ops_low, 1),
+        ops_per_s_high=_round(ops_high, 1),
         lock_cost=_round(row.lock_cost, 3),
+        lock_cost_low=_round(cost_low, 3),
+        lock_cost_high=_round(cost_high, 3),
         forbidden=list(row.forbidden),
+        inconsistent=len(row.inconsistencies),
         co_jobs=row.co_jobs,
         host_load=row.host_load,
     )
@@ -452,6 +463,8 @@ def to_json(report: Report) -> str:
         "root": report.root,
         "keys": list(report.keys),
         "rows": records(report),
+        "inconsistent": [{"job": row.path, "claims": list(row.inconsistencies)} for row in report.inconsistent_rows],
+        "notes": notes(report),
         "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
     }
     return json.dumps(data, indent=2) + "\n"
@@ -461,14 +474,40 @@ def _fmt(value: Optional[float], spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _rate_cell(row: Row) -> str:
+    if row.ops_per_s is None:
+        return "-"
+    if row.ops_interval is None:
+        return f"{row.ops_per_s:,.0f}"
+    low, high = row.ops_interval
+    return f"{row.ops_per_s:,.0f} [{low:,.0f}, {high:,.0f}]"
+
+
+def lock_cost_cell(row: Row) -> str:
+    """`1.89x [1.61, 2.20]`; an interval that holds 1 is no measurable cost; the baseline says so."""
+    if row.lock_cost is None:
+        return "-"
+    if row.config.get("lock") == "none":
+        return "baseline"
+    if row.lock_cost_ci is None:
+        return f"{row.lock_cost:.2f}x (no interval: 1 repeat)"
+    low, high = row.lock_cost_ci
+    if low <= 1.0 <= high:
+        return f"no measurable cost [{low:.2f}, {high:.2f}]"
+    return f"{row.lock_cost:.2f}x [{low:.2f}, {high:.2f}]"
+
+
 def _display(report: Report, mark: str) -> Tuple[List[str], List[List[str]]]:
-    """Headers and cells for the readable formats; mark wraps a forbidden cell."""
+    """Headers and cells for the readable formats; mark wraps a forbidden or inconsistent cell."""
     shown = [o for o in report.outcomes if any(row.outcomes.get(o) for row in report.rows)] or ["consistent"]
     headers = ["job", *report.keys, "repeats", *shown, "anomaly [95% CI]", "drift mean", "drift sd",
-               "drift min", "drift max", "ops/s", "lock cost", "forbidden"]
+               "drift min", "drift max", "ops/s [95% CI]", "lock cost [95% CI]", "forbidden"]
     co_run = any(row.co_run for row in report.rows)
     if co_run:  # shown only when some job shared its host with others
         headers.insert(-1, "co-run")
+    inconsistent = bool(report.inconsistent_rows)
+    if inconsistent:  # shown only when some stored result contradicts its own numbers
+        headers.append("inconsistent")
     cells = []
     for row in report.rows:
         low, high = row.anomaly_ci or (0.0, 1.0)
@@ -483,10 +522,12 @@ def _display(report: Report, mark: str) -> Tuple[List[str], List[List[str]]]:
             _fmt(row.drift.stdev, ",.1f"),
             _fmt(row.drift.min, ",d"),
             _fmt(row.drift.max, ",d"),
-            _fmt(row.ops_per_s, ",.0f"),
-            "-" if row.lock_cost is None else f"{row.lock_cost:.2f}x",
+            _rate_cell(row),
+            lock_cost_cell(row),
             *([_co_run_cell(row)] if co_run else []),
             forbidden,
+            *([mark.format(f"INCONSISTENT: {len(row.inconsistencies)}") if row.inconsistencies else ""]
+              if inconsistent else []),
         ])
     return headers, cells
 
@@ -504,12 +545,51 @@ def _footer(report: Report) -> str:
     bad = len(report.forbidden_rows)
     text = f"{jobs} job{'s' * (jobs != 1)}, {repeats} repeat{'s' * (repeats != 1)}"
     text += f", {bad} with a forbidden outcome" if bad else ", no forbidden outcome"
+    inconsistent = len(report.inconsistent_rows)
+    if inconsistent:
+        text += f", {inconsistent} with a record its own numbers contradict"
     co_run = sum(1 for row in report.rows if row.co_run)
     if co_run:
         text += f", {co_run} ran beside other jobs on their host"
     if report.skipped:
         text += f", {len(report.skipped)} skipped"
     return text
+
+
+def _jobs(rows: Sequence[Row]) -> str:
+    names = [row.path for row in rows]
+    shown = ", ".join(names[:12]) + (f" and {len(names) - 12} more" if len(names) > 12 else "")
+    return f"job{'s' * (len(names) != 1)} {shown}"
+
+
+def notes(report: Report) -> List[str]:
+    """What the table cannot say in a cell: contradicted records, missing baselines, and what
+    "nothing seen" does and does not mean. Each kind of note once, naming its jobs."""
+    lines: List[str] = []
+    for row in report.inconsistent_rows:
+        lines.extend(f"inconsistent: job {row.path}: {claim}" for claim in row.inconsistencies)
+    missing: Dict[str, List[Row]] = {}
+    for row in report.rows:
+        if row.no_baseline and report.rows and len(report.rows) > 1:
+            missing.setdefault(row.no_baseline, []).append(row)
+    for reason, rows in missing.items():
+        lines.append(f"lock cost -: {_jobs(rows)}: {reason}")
+    quiet: Dict[Tuple[bool, int, Optional[str]], List[Row]] = {}
+    for row in report.rows:
+        if row.anomalies == 0:
+            quiet.setdefault((row.config.get("lock") == "none", row.repeats, row.interpreter), []).append(row)
+    for (unlocked, repeats, interpreter), rows in quiet.items():
+        bound = f"never seen in {repeats} repeat{'s' * (repeats != 1)} (rate < {never_seen_bound(repeats):.2f} at 95%)"
+        if unlocked:
+            where = f"on {interpreter}" if interpreter else "on the interpreter that ran it"
+            lines.append(f"no race seen: {_jobs(rows)} (lock=none): lost updates {bound} {where}; a finding about "
+                         "that interpreter and these settings, not proof that the code is safe without a lock")
+        else:
+            lines.append(f"no anomaly: {_jobs(rows)}: {bound}")
+    if any(row.anomalies == 0 and row.config.get("direction", "both") == "both" for row in report.rows):
+        lines.append("with deposits and withdrawals mixed (direction=both), lost updates can cancel out: a consistent "
+                     "balance may hide them; direction=deposit makes every lost update visible")
+    return lines
 
 
 def _align(headers: Sequence[str], cells: Sequence[Sequence[str]], left: int) -> str:
@@ -528,6 +608,7 @@ def to_table(report: Report) -> str:
         headers, cells = _display(report, "{}")
         parts.append(_align(headers, cells, 1 + len(report.keys)))
     parts.append(_footer(report))
+    parts.extend(notes(report))
     if report.skipped:
         parts.append(f"skipped ({len(report.skipped)}):")
         parts.extend(f"  {s.path}: {s.reason}" for s in report.skipped)
@@ -549,12 +630,20 @@ def to_markdown(report: Report) -> str:
         lines += [
             "",
             "anomaly: share of repeats that are not `consistent`, with its 95% Wilson interval. "
-            "drift: after - expected, over repeats whose work all landed. ops/s: median over repeats. "
-            "lock cost: ops/s of the otherwise identical `lock=none` job(s) (their median) divided by this job's. "
-            "**FORBIDDEN** rows show an outcome the experiment's grading forbids."
+            "drift: after - expected, over repeats whose work all landed. "
+            "ops/s: geometric mean over repeats, with its 95% t interval. "
+            "lock cost: how many times faster the `lock=none` job of the same sweep with every other setting "
+            "equal ran, with its 95% Welch interval; an interval that holds 1 is no measurable cost. "
+            "**FORBIDDEN** rows show an outcome the experiment's grading forbids"
+            + ("; **INCONSISTENT** rows hold a stored outcome, grade or summary that their own numbers contradict"
+               if report.inconsistent_rows else "") + "."
             + (" co-run: the job ran beside other synclab jobs on its host, which competed for its cores."
                if any(row.co_run for row in report.rows) else ""),
         ]
+    found = notes(report)
+    if found:
+        lines += ["", "## Notes", ""]
+        lines.extend(f"- {_md_cell(note)}" for note in found)
     if report.skipped:
         lines += ["", "## Skipped", ""]
         lines.extend(f"- `{s.path}`: {_md_cell(s.reason)}" for s in report.skipped)
@@ -591,7 +680,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="table", help="what to print (default: table)")
     parser.add_argument("--out", metavar="DIR", help="also write summary.csv, summary.md and plots into DIR")
     parser.add_argument("--no-plots", action="store_true", help="with --out, write the summaries only")
-    parser.add_argument("--check", action="store_true", help=f"exit {EXIT_FORBIDDEN} when any forbidden outcome appears or any run cannot be read")
+    parser.add_argument("--check", action="store_true", help=f"exit {EXIT_FORBIDDEN} when any forbidden outcome appears, any stored result contradicts "
+                             "its own numbers, or any run cannot be read")
 
 
 def _fail(message: str) -> int:
@@ -643,16 +733,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check(report: Report) -> int:
-    """--check: fail on a forbidden outcome, and on runs that could not be read, which cannot be vouched for."""
+    """--check: fail on a forbidden outcome, on a record its own numbers contradict, and on runs
+    that could not be read: none of them can be vouched for. Each failure is one line."""
+    failures = []
     if report.forbidden_rows:
-        names = sorted({o for row in report.forbidden_rows for o in row.forbidden})
-        sys.stderr.write(
-            f"synclab report: forbidden outcomes ({', '.join(names)}) in {len(report.forbidden_rows)} job(s)\n"
-        )
-        return EXIT_FORBIDDEN
+        names = sorted({o for row in report.forbidden_rows for o in row.forbidden}, key=_outcome_order)
+        failures.append(f"forbidden outcomes ({', '.join(names)}) in {len(report.forbidden_rows)} job(s)")
+    if report.inconsistent_rows:
+        failures.append(f"{len(report.inconsistent_rows)} job(s) hold a record their own numbers contradict "
+                        f"({_jobs(report.inconsistent_rows)}; see inconsistent)")
     if report.skipped:
-        sys.stderr.write(
-            f"synclab report: {len(report.skipped)} run(s) could not be read (see skipped); cannot vouch for them\n"
-        )
-        return EXIT_FORBIDDEN
-    return 0
+        failures.append(f"{len(report.skipped)} run(s) could not be read (see skipped); cannot vouch for them")
+    for failure in failures:
+        sys.stderr.write(f"synclab report: {failure}\n")
+    return EXIT_FORBIDDEN if failures else 0

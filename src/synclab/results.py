@@ -1,4 +1,14 @@
-"""Results as frozen data, their summary, and the versioned result.json written atomically."""
+"""Results as frozen data, their summary, and the versioned result.json written atomically.
+
+Format history of result.json (``schema_version``):
+
+- 1: config, grading, runs (the repeat's numbers, its outcome and grade), summary; later
+  versions of 1 add ``overrides`` and ``host``.
+- 2: every repeat also records ``timed_out``, so that a reader can derive its outcome from its
+  numbers alone (judge.py); a schema 1 repeat's timeout is known only from its stored outcome.
+  ``interpreter`` records what ran the loop (implementation, version, free_threaded,
+  gil_enabled, start_method), which compare and replay match; before it, only env.json had it.
+"""
 
 import functools
 import json
@@ -7,15 +17,19 @@ import statistics
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
-from .outcome import classify, grade_table
-from .primitives import RawRepeat
+from .outcome import DRIFT_OUTCOMES, classify, grade_table
 from .spec import ExperimentSpec
+from .stats import drift_stats
+
+if TYPE_CHECKING:  # the readers of result.json import this module without the code that starts workers
+    from .primitives import RawRepeat
 
 RESULT = "result.json"  # the file each run leaves: the schema below
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SCHEMA_VERSIONS = (1, 2)  # what this synclab reads
 
 
 @dataclass(frozen=True)
@@ -29,6 +43,7 @@ class RepeatResult:
     ops_reported: int
     ops_done: int
     failed_workers: int
+    timed_out: bool
     wall_s: float
     work_s: Optional[float]
     ops_per_s: Optional[float]
@@ -36,7 +51,7 @@ class RepeatResult:
     grade: str
 
 
-def judge(repeat: int, spec: ExperimentSpec, raw: RawRepeat) -> RepeatResult:
+def judge(repeat: int, spec: ExperimentSpec, raw: "RawRepeat") -> RepeatResult:
     """Turn what a repeat left behind into a classified result."""
     outcome = classify(
         expected=spec.expected,
@@ -58,6 +73,7 @@ def judge(repeat: int, spec: ExperimentSpec, raw: RawRepeat) -> RepeatResult:
         ops_reported=raw.ops_reported,
         ops_done=raw.ops_done,
         failed_workers=raw.failed_workers,
+        timed_out=raw.timed_out,
         wall_s=round(raw.wall_s, 6),
         work_s=None if raw.work_s is None else round(raw.work_s, 6),
         ops_per_s=None if rate is None else round(rate, 1),
@@ -66,24 +82,28 @@ def judge(repeat: int, spec: ExperimentSpec, raw: RawRepeat) -> RepeatResult:
     )
 
 
-def summarize(runs: Sequence[RepeatResult]) -> Dict[str, Any]:
-    """Counts per outcome and the spread of drift and throughput over the repeats that have them."""
+def summarize(runs: Sequence[Any]) -> Dict[str, Any]:
+    """Counts per outcome and the spread of drift and throughput over the repeats that have them.
+
+    ``runs`` are RepeatResults, or anything with their outcome, grade, drift and ops_per_s:
+    the readers recompute a stored summary with this same function.
+    """
     outcomes: Dict[str, int] = {}
     grades: Dict[str, int] = {}
     for run in runs:
         outcomes[run.outcome] = outcomes.get(run.outcome, 0) + 1
         grades[run.grade] = grades.get(run.grade, 0) + 1
-    drifts = [run.drift for run in runs if run.drift is not None and run.outcome in ("consistent", "lost_updates")]
+    drift = drift_stats([run.drift for run in runs if run.drift is not None and run.outcome in DRIFT_OUTCOMES])
     rates = [run.ops_per_s for run in runs if run.ops_per_s is not None]
     return {
         "repeats": len(runs),
         "outcomes": outcomes,
         "grades": grades,
         "forbidden": sorted({run.outcome for run in runs if run.grade == "forbidden"}),
-        "drift_mean": round(statistics.fmean(drifts), 3) if drifts else None,
-        "drift_stdev": round(statistics.stdev(drifts), 3) if len(drifts) > 1 else None,
-        "drift_min": min(drifts) if drifts else None,
-        "drift_max": max(drifts) if drifts else None,
+        "drift_mean": None if drift.mean is None else round(drift.mean, 3),
+        "drift_stdev": None if drift.stdev is None else round(drift.stdev, 3),
+        "drift_min": drift.min,
+        "drift_max": drift.max,
         "ops_per_s_median": round(statistics.median(rates), 1) if rates else None,
     }
 

@@ -3,7 +3,9 @@
 Kept apart from reading files so that each number in a summary can be checked by hand.
 """
 
+import functools
 import math
+import statistics
 from dataclasses import dataclass
 from typing import Iterable, Mapping, Optional, Sequence, Tuple
 
@@ -97,3 +99,177 @@ def fisher_exact(a: int, b: int, c: int, d: int) -> float:
     observed = weights[a]
     total = sum(weights.values())
     return min(1.0, sum(w for w in weights.values() if w <= observed) / total)
+
+
+# ---------------------------------------------------------------- intervals and power
+
+
+def _incomplete_beta(a: float, b: float, x: float) -> float:
+    """The regularized incomplete beta function I_x(a, b), by its continued fraction (Lentz)."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    if x > (a + 1) / (a + b + 2):  # the fraction converges fast only below this point
+        return 1.0 - _incomplete_beta(b, a, 1.0 - x)
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)) / a
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    fraction = d
+    for m in range(1, 500):
+        for numerator in (m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+                          -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            fraction *= c * d
+        if abs(c * d - 1.0) < 1e-15:
+            break
+    return front * fraction
+
+
+def t_cdf(t: float, df: float) -> float:
+    """P(T <= t) for Student's t with df degrees of freedom (df may be fractional, as Welch's is)."""
+    tail = 0.5 * _incomplete_beta(df / 2, 0.5, df / (df + t * t))
+    return 1.0 - tail if t >= 0 else tail
+
+
+def _t_density(t: float, df: float) -> float:
+    log_norm = math.lgamma((df + 1) / 2) - math.lgamma(df / 2) - 0.5 * math.log(df * math.pi)
+    return math.exp(log_norm - (df + 1) / 2 * math.log1p(t * t / df))
+
+
+@functools.lru_cache(maxsize=4096)
+def t_quantile(p: float, df: float) -> float:
+    """The t value below which a share p of Student's t distribution lies.
+
+    Newton's method from the normal quantile, kept inside a bracket that bisection narrows
+    whenever a step would leave it, so it converges for every df.
+    """
+    if not 0 < p < 1 or df <= 0:
+        raise ValueError(f"need 0 < p < 1 and df > 0, got p={p}, df={df}")
+    if p < 0.5:
+        return -t_quantile(1 - p, df)
+    low, high = 0.0, 1.0
+    while t_cdf(high, df) < p:
+        low, high = high, high * 2
+    t = min(max(statistics.NormalDist().inv_cdf(p), low), high)
+    for _ in range(100):
+        error = t_cdf(t, df) - p
+        if error < 0:
+            low = t
+        else:
+            high = t
+        step = error / _t_density(t, df)
+        following = t - step
+        if not low < following < high:
+            following = (low + high) / 2
+        if abs(following - t) < 1e-12 * max(1.0, t):
+            return following
+        t = following
+    return t
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A value with its two-sided 95% interval (None when the data cannot give one)."""
+
+    value: float
+    low: Optional[float]
+    high: Optional[float]
+
+    @property
+    def has_interval(self) -> bool:
+        return self.low is not None and self.high is not None
+
+    def holds(self, x: float) -> bool:
+        return self.has_interval and self.low <= x <= self.high  # type: ignore[operator]
+
+
+def _log_moments(values: Sequence[float]) -> Tuple[int, float, float]:
+    logs = [math.log(v) for v in values]
+    count = len(logs)
+    mean = math.fsum(logs) / count
+    variance = math.fsum((x - mean) ** 2 for x in logs) / (count - 1) if count > 1 else 0.0
+    return count, mean, variance
+
+
+def geometric_mean(values: Sequence[float], confidence: float = 0.95) -> Optional[Estimate]:
+    """The geometric mean of positive rates with its t interval on the logarithms.
+
+    Rates are ratios, so their spread is multiplicative: the interval is symmetric in log space.
+    Needs two values for an interval; None without any positive value.
+    """
+    values = [v for v in values if v > 0]
+    if not values:
+        return None
+    count, mean, variance = _log_moments(values)
+    if count < 2:
+        return Estimate(math.exp(mean), None, None)
+    half = t_quantile(0.5 + confidence / 2, count - 1) * math.sqrt(variance / count)
+    return Estimate(math.exp(mean), math.exp(mean - half), math.exp(mean + half))
+
+
+def ratio_of_rates(baseline: Sequence[float], measured: Sequence[float], confidence: float = 0.95) -> Optional[Estimate]:
+    """How many times faster the baseline's operations are than the measured ones, with an interval.
+
+    The ratio of geometric means; its interval is Welch's t interval on the difference of the mean
+    logarithms (unequal variances, fractional degrees of freedom). Two values a side for an interval.
+    """
+    baseline = [v for v in baseline if v > 0]
+    measured = [v for v in measured if v > 0]
+    if not baseline or not measured:
+        return None
+    n_b, mean_b, var_b = _log_moments(baseline)
+    n_m, mean_m, var_m = _log_moments(measured)
+    centre = mean_b - mean_m
+    if n_b < 2 or n_m < 2:
+        return Estimate(math.exp(centre), None, None)
+    se_b, se_m = var_b / n_b, var_m / n_m
+    spread = se_b + se_m
+    if spread == 0:
+        return Estimate(math.exp(centre), math.exp(centre), math.exp(centre))
+    df = spread * spread / (se_b * se_b / (n_b - 1) + se_m * se_m / (n_m - 1))
+    df = max(1.0, math.floor(df * 10) / 10)  # down to a tenth: a slightly wider interval, and few distinct quantiles
+    half = t_quantile(0.5 + confidence / 2, df) * math.sqrt(spread)
+    return Estimate(math.exp(centre), math.exp(centre - half), math.exp(centre + half))
+
+
+def never_seen_bound(trials: int, confidence: float = 0.95) -> float:
+    """The highest rate still consistent, at ``confidence``, with an event never seen in ``trials``.
+
+    The exact one-sided binomial bound: (1 - p)^n = 1 - confidence, so p = 1 - (1 - confidence)^(1/n).
+    """
+    if trials <= 0:
+        return 1.0
+    return 1.0 - (1.0 - confidence) ** (1.0 / trials)
+
+
+def tells_from_never(count: int, trials: int, other_trials: int, alpha: float) -> bool:
+    """Would ``count`` of ``trials`` on one side against none of ``other_trials`` on the other be
+    significant? If not, these repeats cannot tell that rate from "never"."""
+    return fisher_exact(count, trials - count, 0, other_trials) < alpha
+
+
+MAX_SUGGESTED_REPEATS = 10_000
+
+
+def repeats_to_tell_from_never(rate: float, alpha: float) -> Optional[int]:
+    """The fewest repeats a side at which ``rate`` on one side against "never" on the other is
+    significant, if the rate holds; None when more than MAX_SUGGESTED_REPEATS would be needed."""
+    if rate <= 0:
+        return None
+    low, high = 1, 1
+    while not tells_from_never(round(rate * high), high, high, alpha):
+        if high >= MAX_SUGGESTED_REPEATS:
+            return None
+        low, high = high, min(high * 2, MAX_SUGGESTED_REPEATS)
+    while low < high:  # the smallest n that tells, between low (does not) and high (does)
+        middle = (low + high) // 2
+        if tells_from_never(round(rate * middle), middle, middle, alpha):
+            high = middle
+        else:
+            low = middle + 1
+    return high
