@@ -37,11 +37,15 @@ def result(
     drifts = drifts if drifts is not None else [0 if o == "consistent" else 5 for o in outcomes]
     rates = rates if rates is not None else [1000.0] * len(outcomes)
     table = grade_table(lock, grades)
+    # every worker deposits 10 times 1 under direction=deposit; with both, an odd worker out deposits
+    expected = workers * 10 if config.get("direction") == "deposit" else workers % 2 * 10
     runs = []
     for index, (outcome, drift, rate) in enumerate(zip(outcomes, drifts, rates)):
         numbers = _numbers(outcome, drift)
         work_s = None if rate is None or not numbers["ops_done"] else numbers["ops_done"] / rate
-        run = {"repeat": index, "before": 0, **numbers, "expected": 0, "drift": drift,
+        if numbers["after"] is not None:  # drift is from the balance the settings expect
+            numbers["after"] += expected
+        run = {"repeat": index, "before": 0, **numbers, "expected": expected, "drift": drift,
                "ops_expected": workers * 10, "wall_s": 0.01, "work_s": work_s,
                "ops_per_s": None if work_s is None else rate, "outcome": outcome}
         if workers != 2:  # every count scales with the workers

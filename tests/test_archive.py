@@ -141,6 +141,28 @@ HOSTILE = {
 }
 
 
+def test_verify_judges_what_a_matching_archive_records(run_dir: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    """A manifest that matches proves the bytes, not the claims: a doctored run packed as it is fails."""
+    code, out, _ = _run_main(capsys, "verify", str(_packed(run_dir, tmp_path / "honest.tar.gz")))
+    assert code == 0 and "every result agrees with its own numbers" in out
+    doctored = tmp_path / "doctored" / run_dir.name
+    shutil.copytree(run_dir, doctored)
+    data = json.loads((doctored / "result.json").read_text())
+    data["runs"][1]["outcome"] = "lost_updates"  # its numbers still say consistent
+    (doctored / "result.json").write_text(json.dumps(data))
+    code, out, _ = _run_main(capsys, "verify", str(_packed(doctored, tmp_path / "doctored.tar.gz")))
+    assert code == 1
+    assert "files match the manifest" in out and "but what they record does not hold: 1 problem" in out
+    assert (f"  inconsistent  {run_dir.name}: repeat 1 claims outcome lost_updates; its numbers say outcome "
+            "consistent, grade acceptable, drift 0") in out
+
+
+def _packed(directory: Path, archive: Path) -> Path:
+    pack(directory, archive)
+    return archive
+
+
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_archives_are_refused_with_nothing_written(case: str, tmp_path: Path,
                                                            capsys: pytest.CaptureFixture) -> None:

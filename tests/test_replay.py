@@ -64,7 +64,9 @@ def test_replay_of_a_consistent_locked_run_is_reproduced(locked_run: Path, tmp_p
     code, stdout, err = _main(capsys, "replay", str(locked_run), "--out", str(out))
     assert code == 0, err
     assert "verdict: reproduced" in stdout
-    assert f"0/{REPEATS}" in stdout and "Fisher exact p = 1" in stdout
+    assert f"consistent: origin {REPEATS}/{REPEATS}, replay {REPEATS}/{REPEATS}: p = 1, and a rate of 1 against 0 " \
+           "would have been significant at 0.05" in stdout  # the power argument, not just a p-value
+    assert stdout.splitlines()[-1] == "1 job compared: 1 reproduced, 0 differs, 0 inconclusive; verdict: reproduced"
     replay = _only_replay(out)
     result = json.loads((replay / "result.json").read_text())
     original = json.loads((locked_run / "result.json").read_text())
@@ -85,16 +87,76 @@ def test_doctored_result_differs_for_the_right_reason(copy: Path, tmp_path: Path
     code, stdout, err = _main(capsys, "replay", str(copy), "--out", str(tmp_path / "replays"), "--repeats", "5")
     assert code == 1, err
     assert "verdict: differs" in stdout
-    assert f"anomaly rate {REPEATS}/{REPEATS} vs 0/5 differs beyond chance (Fisher exact p = 0.00794 < 0.05)" in stdout
-    assert "forbidden outcome lost_updates in origin only" in stdout
+    assert f"forbidden outcome lost_updates in origin only: origin {REPEATS}/{REPEATS}, replay 0/5" in stdout
+    assert f"lost_updates: origin {REPEATS}/{REPEATS}, replay 0/5: Fisher exact p = 0.0079 < 0.05" in stdout
+    histogram = [line.split() for line in stdout.splitlines() if line.startswith(("consistent ", "lost_updates "))]
+    assert histogram == [["lost_updates", f"{REPEATS}/{REPEATS}", "0/5", "p", "=", "0.0079"],
+                         ["consistent", f"0/{REPEATS}", "5/5", "p", "=", "0.0079"]]
+    assert [line.split()[1:] for line in stdout.splitlines() if line.startswith("forbidden ")] == [["lost_updates", "none"]]
     assert "7.0" in stdout  # drift shown side by side
+
+
+def test_a_locked_run_relabelled_without_its_numbers_differs(copy: Path, tmp_path: Path,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    """Only the labels say lost_updates: the origin's record contradicts its own numbers."""
+    result_path = copy / "result.json"
+    data = json.loads(result_path.read_text())
+    for run in data["runs"]:
+        run["outcome"] = "lost_updates"
+    result_path.write_text(json.dumps(data))
+    code, stdout, err = _main(capsys, "replay", str(copy), "--out", str(tmp_path / "replays"))
+    assert code == 1, err
+    assert f"origin holds a record its own numbers contradict ({REPEATS} claims; `synclab report` lists them)" in stdout
+
+
+def _race(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("race") / "race"
+    done = run_cli(["primitive=process", "lock=none", "direction=deposit", "times=100000", "repeats=3",
+                    f"hydra.run.dir={out}"])
+    assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_a_race_against_a_replay_that_never_shows_it_is_inconclusive(tmp_path_factory: pytest.TempPathFactory,
+                                                                     tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """3 repeats a side cannot tell a race from none: the verdict says so and how many would."""
+    from synclab import replay
+
+    origin = _race(tmp_path_factory)
+    lost = json.loads((origin / "result.json").read_text())["summary"]["outcomes"].get("lost_updates", 0)
+    real_run_again = replay.run_again
+
+    def never_racing(job: "replay.Job", target: Path) -> None:  # the replay side doctored to 0 of 3
+        real_run_again(job, target)
+        data = json.loads((target / "result.json").read_text())
+        for run in data["runs"]:
+            run.update(after=run["expected"], drift=0, outcome="consistent", grade="acceptable")
+        data.pop("summary")
+        (target / "result.json").write_text(json.dumps(data))
+
+    monkeypatch.setattr(replay, "run_again", never_racing)
+    code, stdout, err = _main(capsys, "replay", str(origin), "--out", str(tmp_path / "replays"))
+    assert code == 3, err
+    assert "verdict: inconclusive" in stdout
+    if lost:  # a race on the origin side, never on the replay's
+        rate = f"{lost / 3:.2g}"
+        needed = {1: 19, 2: 9, 3: 4}[lost]  # repeats_to_tell_from_never(lost / 3, 0.05), checked in test_verdict
+        assert (f"lost_updates: origin {lost}/3, replay 0/3: p = {fisher_exact(lost, 3 - lost, 0, 3):.2g}; "
+                f"3 against 3 repeats could not tell a rate of {rate} from 0 at 0.05; "
+                f"about {needed} repeats a side would tell a rate of {rate} from 0") in stdout
+        replays = {1: 58, 2: 9, 3: 4}[lost]  # other_side_to_tell(lost, 3, 0.05): the replay's side alone
+        assert (f"hint: `synclab replay {origin} --repeats {replays}` gives the replay side enough repeats to tell "
+                f"the origin's {lost}/3 lost_updates from never") in stdout
+    else:  # the race never showed: both sides all consistent, still too few repeats to say so
+        assert "about 4 repeats a side would tell a rate of 1 from 0" in stdout
 
 
 def test_an_environment_difference_is_named(locked_run: Path, copy: Path, capsys: pytest.CaptureFixture) -> None:
     env_path = copy / "env.json"
     env = json.loads(env_path.read_text())
-    env["python"]["version"] = "3.9.0"
-    env["start_method"] = "spawn"
+    env["python"]["compiler"] = "GCC 4.8.5"
+    env["cpu_count"] = 64
     env["packages"]["omegaconf"] = "2.0.0"
     env["packages"]["extra-package"] = "1.0"
     env["hostname"] = "elsewhere"  # not something that explains an outcome
@@ -103,11 +165,40 @@ def test_an_environment_difference_is_named(locked_run: Path, copy: Path, capsys
     assert code == 0  # same outcomes: the environment alone does not make a difference
     assert "verdict: reproduced" in stdout
     real = json.loads((locked_run / "env.json").read_text())
-    assert f"python.version: {real['python']['version']} -> 3.9.0" in stdout
-    assert f"start_method: {real['start_method']} -> spawn" in stdout
+    assert f"python.compiler: {real['python']['compiler']} -> GCC 4.8.5" in stdout
+    assert f"cpu_count: {real['cpu_count']} -> 64" in stdout
     assert f"packages.omegaconf: {real['packages']['omegaconf']} -> 2.0.0" in stdout
     assert "packages installed in B only (1): extra-package" in stdout
     assert "hostname" not in stdout
+
+
+@pytest.mark.parametrize("field, value, reason", [
+    ("version", "3.9.0", "Python version: A {real}, B 3.9: not the same experiment"),
+    ("start_method", "spawn", "start method: A {real}, B spawn: not the same experiment"),
+    ("gil_enabled", False, "GIL enabled: A yes, B no: not the same experiment"),
+])
+def test_another_interpreter_makes_the_comparison_meaningless(locked_run: Path, copy: Path, field: str, value: object,
+                                                              reason: str, capsys: pytest.CaptureFixture) -> None:
+    data = json.loads((copy / "result.json").read_text())
+    real = data["interpreter"][field]
+    data["interpreter"][field] = value
+    (copy / "result.json").write_text(json.dumps(data))
+    code, stdout, _ = _main(capsys, "compare", str(locked_run), str(copy))
+    shown = ".".join(real.split(".")[:2]) if field == "version" else real
+    assert code == 1 and "verdict: differs" in stdout
+    assert reason.format(real=shown) in stdout
+
+
+def test_a_result_without_its_interpreter_is_matched_by_env_json(locked_run: Path, copy: Path,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    data = json.loads((copy / "result.json").read_text())
+    del data["interpreter"]  # as synclab wrote it before result.json recorded it
+    (copy / "result.json").write_text(json.dumps(data))
+    env = json.loads((copy / "env.json").read_text())
+    env["python"]["implementation"] = "PyPy"
+    (copy / "env.json").write_text(json.dumps(env))
+    code, stdout, _ = _main(capsys, "compare", str(locked_run), str(copy))
+    assert code == 1 and "implementation: A CPython, B PyPy: not the same experiment" in stdout
 
 
 def test_compare_matches_sweep_jobs_by_configuration(copy: Path, tmp_path: Path,
@@ -115,14 +206,14 @@ def test_compare_matches_sweep_jobs_by_configuration(copy: Path, tmp_path: Path,
     a, b = tmp_path / "a", tmp_path / "b"
     shutil.copytree(copy, a / "0")
     other = json.loads((copy / "result.json").read_text())
-    other["config"]["times"] = 3000
+    other["config"]["sleep"] = 0.001  # another experiment, its repeats' numbers still its own
     shutil.copytree(copy, a / "1")
     (a / "1" / "result.json").write_text(json.dumps(other))
     shutil.copytree(a / "1", b / "0")  # the same jobs, numbered the other way round
     shutil.copytree(a / "0", b / "1")
     code, stdout, _ = _main(capsys, "compare", str(a), str(b))
     assert code == 0, stdout
-    assert "2 jobs compared: 2 reproduced, 0 differ" in stdout
+    assert "2 jobs compared: 2 reproduced, 0 differs, 0 inconclusive; verdict: reproduced" in stdout
     shutil.rmtree(b / "0")
     code, stdout, _ = _main(capsys, "compare", str(a), str(b))
     assert code == 1 and "A 1: no job with the same configuration in B" in stdout
@@ -138,7 +229,7 @@ def test_sweep_replays_from_an_archive_into_one_table(locked_run: Path, tmp_path
     out = tmp_path / "replays"
     code, stdout, err = _main(capsys, "replay", str(archive), "--out", str(out), "--repeats", "2")
     assert code == 0, err
-    assert "2 jobs compared: 2 reproduced, 0 differ" in stdout
+    assert "2 jobs compared: 2 reproduced, 0 differs, 0 inconclusive; verdict: reproduced" in stdout
     table = [line.split() for line in stdout.splitlines()]
     assert [row[0] for row in table[2:4]] == ["0", "1"] and all(row[-1] == "reproduced" for row in table[2:4])
     replay = _only_replay(out)

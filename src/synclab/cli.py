@@ -37,7 +37,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     if argv and argv[0] in COMMANDS:
         module = importlib.import_module(f"synclab.{COMMANDS[argv[0]][0]}")
-        sub = argparse.ArgumentParser(prog=f"synclab {argv[0]}", description=COMMANDS[argv[0]][1])
+        sub = argparse.ArgumentParser(prog=f"synclab {argv[0]}", description=COMMANDS[argv[0]][1],
+                                      epilog=getattr(module, "EPILOG", None),
+                                      formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(sub)
         return int(module.run(sub.parse_args(argv[1:])) or 0)
     args = parser.parse_args(argv)

@@ -1,11 +1,10 @@
 """Whether two runs or sweeps gave the same answer, and what differs in the environments they ran in.
 
 ``synclab compare A B`` and ``synclab replay`` both come here. Jobs are matched by configuration
-(every key but ``repeats``). Two jobs differ when their anomaly rates (repeats that are not
-``consistent``) differ beyond chance by Fisher's exact test, when an outcome graded forbidden
-appears on one side only, or when their configurations are not the same. Drift and throughput
-are shown side by side but do not decide: they move with the machine's load. Every difference
-of environment that could explain a change is listed (never hostname, load or paths).
+(every key but ``repeats``); each pair gets one of three verdicts, earned as verdict.py says, from
+the outcomes each side's numbers give (judge.py), never from the labels it stores. Drift and
+throughput are shown side by side but do not decide: they move with the machine's load. Every
+difference of environment that could explain a change is listed (never hostname, load or paths).
 """
 
 import argparse
@@ -18,13 +17,12 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .env import PACKAGES
-from .report import RESULT, Report, Row, _align, collect, swept_keys
-from .stats import fisher_exact
+from .report import RESULT, Report, Row, _align, collect, runtime_of, swept_keys
+from .verdict import ALPHA, EXIT_CODES, EXIT_HELP, Counts, Decision, Verdict, decide, overall
 
-ALPHA = 0.05
 ENV = "env.json"
-EXIT_DIFFERS = 1
 EXIT_USAGE = 2
+EPILOG = EXIT_HELP
 # Config keys that do not make two jobs different experiments.
 UNMATCHED_KEYS = ("repeats", "experiment")
 # env.json fields that can change what an experiment measures; packages.* are compared too.
@@ -57,13 +55,16 @@ class Comparison:
     job: str
     a: Side
     b: Side
-    p_value: float
-    reasons: Tuple[str, ...]
+    decision: Decision
     env_differences: Tuple[str, ...]
 
     @property
-    def verdict(self) -> str:
-        return "differs" if self.reasons else "reproduced"
+    def verdict(self) -> Verdict:
+        return self.decision.verdict
+
+    @property
+    def reasons(self) -> Tuple[str, ...]:
+        return self.decision.reasons
 
 
 def read_env(directory: Path) -> Optional[Dict[str, Any]]:
@@ -131,22 +132,27 @@ def config_differences(a: Row, b: Row) -> List[str]:
             for key in dict.fromkeys([*config_a, *config_b]) if config_a.get(key) != config_b.get(key)]
 
 
+def runtime(side: Side) -> Optional[Dict[str, Any]]:
+    """The interpreter a job ran under: as its result.json records it, else as its env.json does."""
+    if side.row.runtime is not None:
+        return dict(side.row.runtime)
+    env = side.env or {}
+    python = env.get("python") if isinstance(env.get("python"), dict) else {}
+    recorded = {**{key: python.get(key) for key in ("implementation", "version", "free_threaded", "gil_enabled")},
+                "start_method": env.get("start_method")}
+    return runtime_of(recorded)
+
+
+def counts(side: Side) -> Counts:
+    row = side.row
+    return Counts(row.repeats, dict(row.outcomes), tuple(row.forbidden), len(row.inconsistencies), runtime(side))
+
+
 def compare_sides(job: str, a: Side, b: Side, names: Tuple[str, str] = ("A", "B"),
                   alpha: float = ALPHA) -> Comparison:
     """The verdict on one pair of jobs, with its reasons."""
-    ra, rb = a.row, b.row
-    p_value = fisher_exact(ra.anomalies, ra.repeats - ra.anomalies, rb.anomalies, rb.repeats - rb.anomalies)
-    reasons = config_differences(ra, rb)
-    if p_value < alpha:
-        reasons.append(f"anomaly rate {ra.anomalies}/{ra.repeats} vs {rb.anomalies}/{rb.repeats} differs beyond "
-                       f"chance (Fisher exact p = {p_value:.3g} < {alpha})")
-    for outcome in ra.forbidden:
-        if outcome not in rb.forbidden:
-            reasons.append(f"forbidden outcome {outcome} in {names[0]} only ({ra.outcomes.get(outcome, 0)}/{ra.repeats})")
-    for outcome in rb.forbidden:
-        if outcome not in ra.forbidden:
-            reasons.append(f"forbidden outcome {outcome} in {names[1]} only ({rb.outcomes.get(outcome, 0)}/{rb.repeats})")
-    return Comparison(job, a, b, p_value, tuple(reasons), tuple(env_differences(a.env, b.env, names)))
+    decision = decide(counts(a), counts(b), names, alpha, config_differences(a.row, b.row))
+    return Comparison(job, a, b, decision, tuple(env_differences(a.env, b.env, names)))
 
 
 # ---------------------------------------------------------------- reading trees
@@ -198,8 +204,12 @@ def opened(path: str) -> Iterator[Path]:
 # ---------------------------------------------------------------- rendering
 
 
-def _outcomes(row: Row) -> str:
+def _histogram(row: Row) -> str:
     return ", ".join(f"{outcome} {count}" for outcome, count in row.outcomes.items())
+
+
+def _forbidden(row: Row) -> str:
+    return ", ".join(row.forbidden) or "none"
 
 
 def _num(value: Optional[float], spec: str) -> str:
@@ -210,54 +220,76 @@ def _range(row: Row) -> str:
     return "-" if row.drift.min is None else f"{row.drift.min:,d} to {row.drift.max:,d}"
 
 
+def _rate(row: Row) -> str:
+    if row.ops_per_s is None:
+        return "-"
+    if row.ops_interval is None:
+        return f"{row.ops_per_s:,.0f}"
+    return f"{row.ops_per_s:,.0f} [{row.ops_interval[0]:,.0f}, {row.ops_interval[1]:,.0f}]"
+
+
+def _p(value: float) -> str:
+    return f"p = {value:.2g}" if value < 0.01 else f"p = {value:.3g}"
+
+
 def format_pair(c: Comparison, names: Tuple[str, str] = ("A", "B")) -> str:
-    """One comparison, the two jobs side by side, then the verdict and the environment."""
+    """One comparison, the two jobs side by side: each outcome's count on both sides with its
+    exact test, the forbidden outcomes of each, then the verdict with its reasons and the environment."""
     a, b = c.a.row, c.b.row
     ratio = f"x{b.ops_per_s / a.ops_per_s:.2f}" if a.ops_per_s and b.ops_per_s else ""
-    rows = [
-        ["", names[0], names[1], ""],
-        ["repeats", str(a.repeats), str(b.repeats), ""],
-        ["outcomes", _outcomes(a), _outcomes(b), ""],
-        ["anomaly rate", f"{a.anomalies}/{a.repeats}", f"{b.anomalies}/{b.repeats}", f"Fisher exact p = {c.p_value:.3g}"],
+    rows = [["", names[0], names[1], ""], ["repeats", str(a.repeats), str(b.repeats), ""]]
+    for test in c.decision.tests:
+        rows.append([test.outcome, f"{test.count_a}/{a.repeats}", f"{test.count_b}/{b.repeats}", _p(test.p_value)])
+    rows += [
+        ["forbidden", _forbidden(a), _forbidden(b), ""],
         ["drift mean", _num(a.drift.mean, ",.1f"), _num(b.drift.mean, ",.1f"), ""],
         ["drift min, max", _range(a), _range(b), ""],
-        ["ops/s median", _num(a.ops_per_s, ",.0f"), _num(b.ops_per_s, ",.0f"), ratio],
+        ["ops/s [95% CI]", _rate(a), _rate(b), ratio],
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
     lines = [f"{names[0]}: {c.a.label}", f"{names[1]}: {c.b.label}", ""]
     lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
-    lines.append(f"verdict: {c.verdict}")
+    lines.append(f"verdict: {c.verdict.value}")
     lines.extend(f"  - {reason}" for reason in c.reasons)
     lines.extend(_env_lines(c.env_differences, c.verdict))
     return "\n".join(lines) + "\n"
 
 
-def _env_lines(differences: Sequence[str], verdict: str) -> List[str]:
+def _env_lines(differences: Sequence[str], verdict: Verdict) -> List[str]:
     if not differences:
         return ["environment: no difference that could explain a change"]
-    title = "that could explain it" if verdict == "differs" else "(the outcomes agree despite them)"
+    title = {Verdict.DIFFERS: "that could explain it", Verdict.REPRODUCED: "(the outcomes agree despite them)",
+             Verdict.INCONCLUSIVE: "(to weigh once the verdict is settled)"}[verdict]
     return [f"environment differences {title}:", *(f"  - {item}" for item in differences)]
+
+
+def tally(comparisons: Sequence[Comparison], unmatched: int = 0) -> str:
+    """The closing line: how many jobs got each verdict, and the verdict on the whole."""
+    whole = overall([c.verdict for c in comparisons], unmatched)
+    counted = ", ".join(f"{sum(c.verdict == v for c in comparisons)} {v.value}" for v in Verdict)
+    return (f"{len(comparisons)} job{'s' * (len(comparisons) != 1)} compared: {counted}"
+            + (f", {unmatched} not compared" if unmatched else "") + f"; verdict: {whole.value}")
 
 
 def format_table(comparisons: Sequence[Comparison], names: Tuple[str, str] = ("A", "B"),
                  unmatched: Sequence[Tuple[str, str]] = ()) -> str:
-    """A sweep's comparison: one row per job, then the reasons and the environment differences."""
+    """A sweep's comparison: one row per job with both outcome histograms, then each job's reasons
+    and the environment differences."""
     keys = swept_keys([c.a.row for c in comparisons]) if comparisons else ()
-    headers = ["job", *keys, f"{names[0]} anomalies", f"{names[1]} anomalies", "p",
-               f"drift mean {names[0]}/{names[1]}", f"ops/s {names[0]}/{names[1]}", "verdict"]
+    headers = ["job", *keys, f"{names[0]} outcomes", f"{names[1]} outcomes", f"forbidden {names[0]}/{names[1]}",
+               "smallest p", f"ops/s {names[0]}/{names[1]}", "verdict"]
     cells = []
     for c in comparisons:
         a, b = c.a.row, c.b.row
+        p = c.decision.p_value
         cells.append([
-            c.job, *(_show(a.config.get(key)) for key in keys),
-            f"{a.anomalies}/{a.repeats}", f"{b.anomalies}/{b.repeats}", f"{c.p_value:.3g}",
-            f"{_num(a.drift.mean, ',.1f')} / {_num(b.drift.mean, ',.1f')}",
-            f"{_num(a.ops_per_s, ',.0f')} / {_num(b.ops_per_s, ',.0f')}",
-            c.verdict,
+            c.job, *(_show(a.config.get(key)) for key in keys), _histogram(a), _histogram(b),
+            f"{_forbidden(a)} / {_forbidden(b)}", "-" if p is None else f"{p:.3g}",
+            f"{_num(a.ops_per_s, ',.0f')} / {_num(b.ops_per_s, ',.0f')}", c.verdict.value,
         ])
     parts = [_align(headers, cells, 1 + len(keys))] if cells else []
     for c in comparisons:
-        parts.extend(f"{c.job}: {reason}" for reason in c.reasons)
+        parts.extend(f"{c.job}: {c.verdict.value}: {reason}" for reason in c.reasons)
     parts.extend(f"{job}: {why}" for job, why in unmatched)
     shared: Dict[str, List[str]] = {}
     for c in comparisons:
@@ -270,10 +302,7 @@ def format_table(comparisons: Sequence[Comparison], names: Tuple[str, str] = ("A
             parts.append(f"  - {item}{where}")
     else:
         parts.append("environment: no difference that could explain a change")
-    differ = sum(c.verdict == "differs" for c in comparisons)
-    parts.append(f"{len(comparisons)} job{'s' * (len(comparisons) != 1)} compared: "
-                 f"{len(comparisons) - differ} reproduced, {differ} differ"
-                 + (f", {len(unmatched)} not compared" if unmatched else ""))
+    parts.append(tally(comparisons, len(unmatched)))
     return "\n".join(parts) + "\n"
 
 
@@ -300,7 +329,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("a", metavar="A", help="a run, a sweep, or a synclab archive")
     parser.add_argument("b", metavar="B", help="another one")
     parser.add_argument("--alpha", type=float, default=ALPHA,
-                        help=f"significance level of the exact test on the anomaly rate (default {ALPHA})")
+                        help=f"significance level of the exact test on each outcome's rate (default {ALPHA}; "
+                             "divided by the number of outcomes when more than two are seen)")
 
 
 def _fail(message: str) -> int:
@@ -325,6 +355,5 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(format_pair(comparisons[0]))
     else:
         sys.stdout.write(format_table(comparisons, unmatched=unmatched))
-    differs = unmatched or any(c.verdict == "differs" for c in comparisons)
-    return EXIT_DIFFERS if differs else 0
+    return EXIT_CODES[overall([c.verdict for c in comparisons], len(unmatched))]
 

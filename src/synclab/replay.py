@@ -7,7 +7,8 @@ is read with ``yaml.safe_load`` (no Python tags), a ``_target_`` outside synclab
 interpolation is refused unless ``--allow-external-code``, and every job's configuration is
 checked before the first one runs. Only ``config.yaml`` is replayed, as one override per
 setting; Hydra's own record (``hydra.yaml``) is never loaded: the replay runs under this
-checkout's Hydra settings. Exit 0 reproduced, 1 differs, 2 could not replay.
+checkout's Hydra settings. Exit 0 reproduced, 1 differs, 3 inconclusive (verdict.py says how
+each is earned), 2 could not replay.
 """
 
 import argparse
@@ -23,12 +24,17 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import __version__
-from .compare import ALPHA, Comparison, Side, compare_sides, format_pair, format_table, opened, read_env, side_of
+from .compare import (ALPHA, Comparison, Side, compare_sides, format_pair, format_table, opened, read_env, side_of,
+                      tally)
 from .report import RESULT, Row, collect, read_run, write_summary
 from .results import write_json_atomic
 from .table import shown_path
 
-EXIT_REPRODUCED, EXIT_DIFFERS, EXIT_FAILED = 0, 1, 2
+from .stats import other_side_to_tell
+from .verdict import EXIT_CODES, EXIT_HELP, Verdict, overall
+
+EXIT_FAILED = 2
+EPILOG = EXIT_HELP.replace("2 usage or configuration error", "2 usage error, or a job could not be replayed")
 ORIGIN = "origin.json"
 CONFIG = (".hydra", "config.yaml")
 OVERRIDES = (".hydra", "overrides.yaml")
@@ -231,11 +237,14 @@ def _replay_row(target: Path, label: str) -> Row:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", metavar="PATH", help="a run, a sweep, or a synclab archive of one")
-    parser.add_argument("--repeats", type=int, metavar="N", help="replay with N repeats instead of the recorded number")
+    parser.add_argument("--repeats", type=int, metavar="N",
+                        help="replay with N repeats instead of the recorded number (an inconclusive verdict "
+                             "says about how many would settle it)")
     parser.add_argument("--out", metavar="DIR", default=str(DEFAULT_OUT),
                         help=f"where the replay's timestamped directory goes (default {DEFAULT_OUT})")
     parser.add_argument("--alpha", type=float, default=ALPHA,
-                        help=f"significance level of the exact test on the anomaly rate (default {ALPHA})")
+                        help=f"significance level of the exact test on each outcome's rate (default {ALPHA}; "
+                             "divided by the number of outcomes when more than two are seen)")
     parser.add_argument("--allow-external-code", action="store_true",
                         help="replay a configuration whose _target_ points outside synclab, or that interpolates")
 
@@ -294,18 +303,43 @@ def _replay_tree(args: argparse.Namespace, root: Path, out: Path) -> int:
             _write_origin(target, origin_record(args.path, root, job, args.repeats))
         origin = side_of(root, job.row, label)
         comparisons.append(compare_sides(job.row.path, origin, replayed, NAMES, args.alpha))
+    hints = [hint for c in comparisons for hint in _repeats_hint(c, label if single else f"{label}/{c.job}")]
     if single:
         sys.stdout.write(format_pair(comparisons[0], NAMES))
+        sys.stdout.write("".join(f"{hint}\n" for hint in hints))
+        sys.stdout.write(tally(comparisons) + "\n")
     else:
         if base.is_dir():
             write_json_atomic(base / ORIGIN, {"origin": os.path.abspath(args.path),
                                               "jobs": [job.row.path for job in jobs], "repeats": args.repeats})
             write_summary(collect(base), base)
         sys.stdout.write(format_table(comparisons, NAMES, failures))
+        sys.stdout.write("".join(f"{hint}\n" for hint in hints))
         sys.stdout.write(f"replay: {shown_path(base)}\n")
     if failures:
         return EXIT_FAILED
-    return EXIT_DIFFERS if any(c.verdict == "differs" for c in comparisons) else EXIT_REPRODUCED
+    return EXIT_CODES[overall([c.verdict for c in comparisons])]
+
+
+def _repeats_hint(comparison: Comparison, path: str) -> List[str]:
+    """For an inconclusive job, what the replay's own side can do: how many replay repeats would
+    tell the origin's count from never, or that none would."""
+    if comparison.verdict is not Verdict.INCONCLUSIVE:
+        return []
+    origin = comparison.a.row
+    hints = []
+    for test in comparison.decision.tests:
+        if test.telling or not test.count_a or test.count_a / origin.repeats < test.rate:
+            continue  # the origin's side is not the one that showed it
+        needed = other_side_to_tell(test.count_a, origin.repeats, comparison.decision.alpha)
+        seen = f"the origin's {test.count_a}/{origin.repeats} {test.outcome}"
+        if needed is None:
+            hints.append(f"hint: no number of replay repeats can tell {seen} from never; run the experiment "
+                         "again with more repeats and compare the two")
+        else:
+            hints.append(f"hint: `synclab replay {path} --repeats {needed}` gives the replay side enough repeats "
+                         f"to tell {seen} from never")
+    return hints[:1] if len(comparison.decision.tests) == 2 else hints
 
 
 def _write_origin(target: Path, record: Dict[str, Any]) -> None:

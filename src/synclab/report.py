@@ -67,6 +67,7 @@ class Row:
     lock_cost_ci: Optional[Tuple[float, float]] = None  # 95% interval of lock_cost
     no_baseline: Optional[str] = None  # why a locked job has no lock cost
     interpreter: Optional[str] = None  # "CPython 3.11.7", as the run recorded it (None: not recorded)
+    runtime: Optional[Mapping[str, Any]] = None  # the recorded interpreter, its fields type-checked
 
     @property
     def co_run(self) -> bool:
@@ -243,7 +244,22 @@ def row_from_result(data: Any, path: str = ".", overrides: Optional[Sequence[str
         grading=dict(judgement.grading),
         inconsistencies=judgement.inconsistencies,
         interpreter=interpreter_of(data.get("interpreter")),
+        runtime=runtime_of(data.get("interpreter")),
     )
+
+
+RUNTIME_FIELDS = {"implementation": str, "version": str, "free_threaded": bool, "gil_enabled": bool,
+                  "start_method": str}
+
+
+def runtime_of(recorded: Any) -> Optional[Dict[str, Any]]:
+    """The fields of a recorded interpreter that decide whether two runs are one experiment; a
+    field of the wrong type counts as not recorded."""
+    if not isinstance(recorded, dict):
+        return None
+    kept = {key: recorded.get(key) for key, kind in RUNTIME_FIELDS.items()
+            if isinstance(recorded.get(key), kind) and (kind is bool or len(recorded[key]) <= 60)}
+    return kept or None
 
 
 def interpreter_of(recorded: Any) -> Optional[str]:

@@ -7,7 +7,7 @@ import functools
 import math
 import statistics
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Iterable, Mapping, Optional, Sequence, Tuple
 
 # The two-sided 95% quantile of the standard normal distribution.
 Z95 = 1.959963984540054
@@ -253,23 +253,71 @@ def tells_from_never(count: int, trials: int, other_trials: int, alpha: float) -
     return fisher_exact(count, trials - count, 0, other_trials) < alpha
 
 
-MAX_SUGGESTED_REPEATS = 10_000
+# Beyond this many repeats a side, a suggestion says "more than" instead of a number.
+MAX_SUGGESTED_REPEATS = 1000
+# The chance of a significant result a suggested repeat count aims for, as power analyses do.
+SUGGESTED_POWER = 0.8
 
 
-def repeats_to_tell_from_never(rate: float, alpha: float) -> Optional[int]:
-    """The fewest repeats a side at which ``rate`` on one side against "never" on the other is
-    significant, if the rate holds; None when more than MAX_SUGGESTED_REPEATS would be needed."""
-    if rate <= 0:
-        return None
-    low, high = 1, 1
-    while not tells_from_never(round(rate * high), high, high, alpha):
-        if high >= MAX_SUGGESTED_REPEATS:
-            return None
-        low, high = high, min(high * 2, MAX_SUGGESTED_REPEATS)
-    while low < high:  # the smallest n that tells, between low (does not) and high (does)
+def _first(low: int, high: int, holds: Callable[[int], bool]) -> int:
+    """The smallest n in [low, high] for which ``holds`` is true, by bisection; ``holds(high)`` is."""
+    while low < high:
         middle = (low + high) // 2
-        if tells_from_never(round(rate * middle), middle, middle, alpha):
+        if holds(middle):
             high = middle
         else:
             low = middle + 1
     return high
+
+
+def fewest_telling_count(trials: int, other_trials: int, alpha: float) -> Optional[int]:
+    """The fewest of ``trials`` that, against none of ``other_trials``, is significant (None: not
+    even all of them). The p-value falls as the count grows, so a bisection finds it."""
+    if trials < 1 or not tells_from_never(trials, trials, other_trials, alpha):
+        return None
+    return _first(1, trials, lambda count: tells_from_never(count, trials, other_trials, alpha))
+
+
+def other_side_to_tell(count: int, trials: int, alpha: float) -> Optional[int]:
+    """The fewest repeats on the other side that, never showing it, would tell ``count`` of
+    ``trials`` from "never" (None: not even MAX_SUGGESTED_REPEATS would). The p-value falls as the
+    other side grows, so a bisection finds it."""
+    if count < 1 or not tells_from_never(count, trials, MAX_SUGGESTED_REPEATS, alpha):
+        return None
+    return _first(1, MAX_SUGGESTED_REPEATS, lambda other: tells_from_never(count, trials, other, alpha))
+
+
+def _binomial_tail(trials: int, rate: float, at_least: int) -> float:
+    """P(X >= at_least) for X ~ Binomial(trials, rate), in log space so large counts stay finite."""
+    if rate >= 1.0:
+        return 1.0 if at_least <= trials else 0.0
+    log_p, log_q = math.log(rate), math.log1p(-rate)
+    total = 0.0
+    for k in range(at_least, trials + 1):
+        total += math.exp(math.lgamma(trials + 1) - math.lgamma(k + 1) - math.lgamma(trials - k + 1)
+                          + k * log_p + (trials - k) * log_q)
+    return min(1.0, total)
+
+
+def power_against_never(rate: float, trials: int, alpha: float) -> float:
+    """The chance that ``trials`` repeats at ``rate`` on one side, against as many that never show
+    it, give a significant Fisher exact test at ``alpha``."""
+    needed = fewest_telling_count(trials, trials, alpha)
+    return 0.0 if needed is None or rate <= 0 else _binomial_tail(trials, rate, needed)
+
+
+def repeats_to_tell_from_never(rate: float, alpha: float, power: float = SUGGESTED_POWER) -> Optional[int]:
+    """About how many repeats a side tell ``rate`` from "never" with ``power``: the fewest at which
+    the test would be significant that often. None when more than MAX_SUGGESTED_REPEATS are needed.
+
+    Fisher's test is discrete, so its power is not quite monotone in the repeats: a doubling finds
+    a count that suffices, a bisection narrows it, which is why a suggestion says "about".
+    """
+    if rate <= 0:
+        return None
+    high = 1
+    while power_against_never(rate, high, alpha) < power:
+        if high >= MAX_SUGGESTED_REPEATS:
+            return None
+        high = min(high * 2, MAX_SUGGESTED_REPEATS)
+    return _first(high // 2 + 1, high, lambda trials: power_against_never(rate, trials, alpha) >= power)

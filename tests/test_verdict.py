@@ -1,0 +1,166 @@
+"""The three verdicts of compare and replay, each on small hand-computed tables: the power rule on
+its own, Bonferroni over outcomes, what makes two runs different experiments, and the exit codes."""
+
+from pathlib import Path
+
+import pytest
+
+from synclab.cli import main
+from synclab.stats import (_binomial_tail, fewest_telling_count, other_side_to_tell, power_against_never,
+                           repeats_to_tell_from_never, tells_from_never)
+from synclab.verdict import EXIT_CODES, Counts, Verdict, decide, outcome_tests, overall, runtime_differences
+from synthetic import job, result
+
+RUNTIME = {"implementation": "CPython", "version": "3.13.5", "free_threaded": True, "gil_enabled": False,
+           "start_method": "fork"}
+
+
+# ------------------------------------------------------------------ the power rule on its own
+
+
+def test_how_few_repeats_can_tell_a_rate_from_never():
+    # 3/3 against 0/3: p = 2 / C(6, 3) = 0.1; 4/4 against 0/4: 2 / C(8, 4) = 0.0286
+    assert not tells_from_never(3, 3, 3, 0.05) and tells_from_never(4, 4, 4, 0.05)
+    # 5 a side: 4/5 against 0/5 gives p = 10 / 210 = 0.048, 3/5 against 0/5 gives 20 / 120 = 0.17
+    assert fewest_telling_count(5, 5, 0.05) == 4
+    assert fewest_telling_count(3, 3, 0.05) is None  # not even 3 of 3
+    assert tells_from_never(5, 5, 2, 0.05)  # 5/5 against 0/2: 1 / C(7, 2) = 0.048
+
+
+def test_how_many_on_the_other_side_alone_would_tell():
+    # 3/3 against 0/4: the 3 of 7 all on one side, 1 / C(7, 3) = 0.029; against 0/3 it was 0.1
+    assert other_side_to_tell(3, 3, 0.05) == 4
+    # 1/3 against 0/58: 3 / 61 = 0.049; against 0/57: 3 / 60 = 0.05, not below it
+    assert other_side_to_tell(1, 3, 0.05) == 58
+    assert other_side_to_tell(1, 60, 0.05) is None  # p = 60 / (60 + N) needs N > 1140, beyond any suggestion
+    assert other_side_to_tell(0, 3, 0.05) is None
+
+
+def test_power_against_never_by_hand():
+    assert power_against_never(1.0, 4, 0.05) == 1.0  # 4 of 4 is certain, and it is significant
+    assert power_against_never(0.5, 4, 0.05) == pytest.approx(1 / 16)  # only 4 of 4 tells, P = 0.5^4
+    assert power_against_never(0.9, 3, 0.05) == 0.0  # 3 a side can never tell
+    # 5 a side needs 4 or 5 of 5: at 0.8, 5 * 0.8^4 * 0.2 + 0.8^5 = 0.73728
+    assert power_against_never(0.8, 5, 0.05) == pytest.approx(0.73728)
+    assert _binomial_tail(10, 0.3, 0) == pytest.approx(1.0) and _binomial_tail(10, 0.3, 11) == 0.0
+
+
+def test_suggested_repeats_reach_the_power_they_promise():
+    assert repeats_to_tell_from_never(1.0, 0.05) == 4
+    for rate in (2 / 3, 0.5, 0.1):
+        needed = repeats_to_tell_from_never(rate, 0.05)
+        assert power_against_never(rate, needed, 0.05) >= 0.8 > power_against_never(rate, needed - 1, 0.05)
+    assert repeats_to_tell_from_never(0.0005, 0.05) is None  # more than anyone should be told to run
+    assert repeats_to_tell_from_never(0.0, 0.05) is None
+
+
+# ------------------------------------------------------------------ decide
+
+
+def counts(repeats, outcomes, forbidden=(), **extra):
+    return Counts(repeats, outcomes, tuple(forbidden), **extra)
+
+
+def test_agreement_with_the_power_to_disagree_is_reproduced():
+    decision = decide(counts(5, {"consistent": 5}), counts(5, {"consistent": 5}), ("origin", "replay"))
+    assert decision.verdict is Verdict.REPRODUCED
+    assert decision.reasons == ("consistent: origin 5/5, replay 5/5: p = 1, and a rate of 1 against 0 would have "
+                                "been significant at 0.05",)
+
+
+def test_agreement_by_too_few_repeats_is_inconclusive():
+    decision = decide(counts(3, {"consistent": 3}), counts(3, {"consistent": 3}))
+    assert decision.verdict is Verdict.INCONCLUSIVE
+    assert decision.reasons == ("consistent: A 3/3, B 3/3: p = 1; 3 against 3 repeats could not tell a rate of 1 "
+                                "from 0 at 0.05; about 4 repeats a side would tell a rate of 1 from 0",)
+
+
+def test_a_race_against_a_side_that_never_shows_it():
+    # 2/3 against 0/3: p = 0.4 (hypergeometric, col 2 of 6: (C(3,2) + C(3,2)) / C(6,2) = 6/15)
+    decision = decide(counts(3, {"lost_updates": 2, "consistent": 1}), counts(3, {"consistent": 3}),
+                      ("origin", "replay"))
+    assert decision.verdict is Verdict.INCONCLUSIVE
+    assert decision.reasons == ("lost_updates: origin 2/3, replay 0/3: p = 0.4; 3 against 3 repeats could not tell "
+                                "a rate of 0.67 from 0 at 0.05; about 9 repeats a side would tell a rate of 0.67 "
+                                "from 0",)
+    assert decision.p_value == pytest.approx(0.4)
+
+
+def test_a_forbidden_outcome_on_one_side_only_differs_whatever_the_p_value():
+    decision = decide(counts(3, {"lost_updates": 1, "consistent": 2}, ["lost_updates"]), counts(3, {"consistent": 3}),
+                      ("origin", "replay"))
+    assert decision.verdict is Verdict.DIFFERS
+    assert decision.reasons == ("forbidden outcome lost_updates in origin only: origin 1/3, replay 0/3",)
+    assert decision.p_value == 1.0
+
+
+def test_a_rate_that_differs_beyond_chance_differs():
+    # 10/10 against 2/10: the two most extreme tables of 12 in 20, 2 * C(10,2) / C(20,12) = 90 / 125970
+    decision = decide(counts(10, {"lost_updates": 10}), counts(10, {"lost_updates": 2, "consistent": 8}))
+    assert decision.verdict is Verdict.DIFFERS
+    assert decision.p_value == pytest.approx(90 / 125970)
+    assert decision.reasons == ("lost_updates: A 10/10, B 2/10: Fisher exact p = 0.00071 < 0.05",)
+
+
+def test_more_than_two_outcomes_are_tested_at_alpha_over_their_number():
+    a, b = counts(7, {"consistent": 7}), counts(7, {"consistent": 2, "lost_updates": 2, "timeout": 3})
+    tests, level = outcome_tests(a, b, 0.05)
+    assert level == pytest.approx(0.05 / 3)
+    consistent = next(test for test in tests if test.outcome == "consistent")
+    assert consistent.p_value == pytest.approx(42 / 2002)  # 2 * C(7,2) / C(14,9): below 0.05, above 0.05/3
+    assert not consistent.significant
+    decision = decide(a, b)
+    assert decision.verdict is Verdict.INCONCLUSIVE and decision.alpha == level
+    assert outcome_tests(counts(7, {"consistent": 7}), counts(7, {"consistent": 2, "lost_updates": 5}), 0.05)[1] == 0.05
+
+
+def test_records_that_contradict_themselves_and_other_interpreters_differ():
+    same = counts(5, {"consistent": 5}, runtime=RUNTIME)
+    assert decide(same, counts(5, {"consistent": 5}, inconsistencies=2, runtime=RUNTIME)).reasons == (
+        "B holds a record its own numbers contradict (2 claims; `synclab report` lists them)",)
+    gil = decide(same, counts(5, {"consistent": 5}, runtime={**RUNTIME, "free_threaded": False, "gil_enabled": True}))
+    assert gil.verdict is Verdict.DIFFERS and gil.reasons == (
+        "free-threaded build: A yes, B no: not the same experiment", "GIL enabled: A no, B yes: not the same experiment")
+    assert runtime_differences(RUNTIME, {**RUNTIME, "version": "3.13.0"}, ("A", "B")) == []  # a patch release
+    assert runtime_differences(RUNTIME, None, ("A", "B")) == []  # not recorded: named among the environment instead
+    assert decide(same, same, config_differences=["config lock: none vs explicit"]).verdict is Verdict.DIFFERS
+
+
+def test_the_whole_takes_its_worst_job():
+    assert overall([Verdict.REPRODUCED, Verdict.REPRODUCED]) is Verdict.REPRODUCED
+    assert overall([Verdict.REPRODUCED, Verdict.INCONCLUSIVE]) is Verdict.INCONCLUSIVE
+    assert overall([Verdict.INCONCLUSIVE, Verdict.DIFFERS]) is Verdict.DIFFERS
+    assert overall([Verdict.REPRODUCED], unmatched=1) is Verdict.DIFFERS
+    assert [EXIT_CODES[v] for v in Verdict] == [0, 1, 3]
+
+
+# ------------------------------------------------------------------ synclab compare, end to end
+
+
+def _compare(capsys, a: Path, b: Path):
+    code = main(["compare", str(a), str(b)])
+    return code, capsys.readouterr().out
+
+
+@pytest.mark.parametrize("a, b, code, verdict", [
+    (["consistent"] * 5, ["consistent"] * 5, 0, "reproduced"),
+    (["lost_updates"] * 3, ["consistent"] * 3, 3, "inconclusive"),
+    (["lost_updates"] * 6, ["consistent"] * 6, 1, "differs"),
+])
+def test_compare_exit_codes_follow_the_verdict(tmp_path, capsys, a, b, code, verdict):
+    job(tmp_path / "a", result("none", outcomes=a, direction="deposit", drifts=[0 if o == "consistent" else -3 for o in a]))
+    job(tmp_path / "b", result("none", outcomes=b, direction="deposit", drifts=[0 if o == "consistent" else -3 for o in b]))
+    got, out = _compare(capsys, tmp_path / "a", tmp_path / "b")
+    assert got == code and f"verdict: {verdict}" in out
+
+
+def test_a_doctored_locked_record_differs(tmp_path, capsys):
+    job(tmp_path / "a", result("explicit", outcomes=["consistent"] * 3))
+    doctored = result("explicit", outcomes=["consistent"] * 3)
+    for run in doctored["runs"]:  # its numbers say a lost update, its grade still says acceptable
+        run.update(after=-4, drift=-4, outcome="lost_updates")
+    job(tmp_path / "b", doctored)
+    got, out = _compare(capsys, tmp_path / "a", tmp_path / "b")
+    assert got == 1
+    assert "forbidden outcome lost_updates in B only: B 3/3, A 0/3" in out
+    assert "B holds a record its own numbers contradict (3 claims; `synclab report` lists them)" in out
