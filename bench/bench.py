@@ -8,7 +8,7 @@
    times cheaper per operation summing privately is (the design the README recommends).
 4. Detection power of the stress preset under every interpreter found: share of repeats that
    lose updates (target >= 95%), wall time per repeat (target < 100 ms), and 0 lost with a lock.
-Sections that other modules provide (reports, environment capture) are appended.
+Sections that other modules provide (reports, lock cost both ways, environment capture) are appended.
 """
 
 import os
@@ -168,6 +168,10 @@ def _extra_sections() -> List[Callable[[], List[Row]]]:
         from report_bench import bench_report
 
         sections.append(bench_report)
+    if (here / "lock_cost_bench.py").exists():
+        from lock_cost_bench import bench_lock_cost
+
+        sections.append(bench_lock_cost)
     if (here / "archive_bench.py").exists():
         from archive_bench import bench_capture
 
