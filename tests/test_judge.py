@@ -161,3 +161,11 @@ def test_missing_fields_and_settings_are_named():
         _judged(_repeat(), grades={"lost_updates": "fine"})
     with pytest.raises(Unusable, match="records no repeats"):
         judge_result({"config": _config(), "runs": []}, 2)
+
+
+def test_the_readmes_result_example_is_one_the_judge_accepts():
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    example = text.split("```json\n", 1)[1].split("\n```", 1)[0]
+    data = json.loads(example)
+    assert data["schema_version"] == 2
+    assert judge_result(data, 2).inconsistencies == ()
