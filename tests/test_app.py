@@ -466,5 +466,9 @@ def test_help_explains_every_setting(cli: Cli) -> None:
     described = {line.split()[0].split(".")[0] for line in settings.splitlines() if line.startswith("  ") and
                  not line.startswith("   ")}
     assert {f.name for f in fields(SynclabConf)} <= described
-    for option in options("lock") + options("primitive") + preset_names():
-        assert option in done.stdout
+    groups = done.stdout.split("== Config groups (group=option) ==")[1].split("== Settings ==")[0]
+    listed = dict(line.split(": ", 1) for line in groups.strip().splitlines())
+    # each group's line lists exactly the options on disk, in order
+    for group, names in (("lock", options("lock")), ("primitive", options("primitive")),
+                         ("experiment", preset_names())):
+        assert listed[group].split(", ") == sorted(names), group

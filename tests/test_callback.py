@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -69,11 +70,48 @@ def _args(path: str, **kwargs: object):
     return parser.parse_args(argv)
 
 
-def test_no_progress_bar_when_output_is_not_a_terminal(swept):
-    sweep_dir, done = swept
+def _on_a_terminal(args: "list[str]", timeout: float = 120) -> str:
+    """Everything a run.py subprocess writes to a pseudo-terminal standing in for stdout and stderr."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run.py"), *args], cwd=ROOT, env=env,
+                            stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
+    chunks, deadline = [], time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # the terminal closed: every writer is gone
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            elif proc.poll() is not None:
+                break
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+    assert proc.returncode == 0, b"".join(chunks).decode(errors="replace")[-2000:]
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_on_a_terminal_and_never_elsewhere(swept, tmp_path):
+    shown = _on_a_terminal(["-m", "workers=1,2", "times=200", "repeats=2", "timeout_s=30",
+                            f"hydra.sweep.dir={tmp_path / 'tty'}"])
+    assert "jobs [" in shown and "2/2" in shown and "repeats [" in shown  # drawn where a person watches
+    sweep_dir, done = swept  # the same kind of sweep through pipes: not a byte of it
     for text in (done.stdout, done.stderr, *(p.read_text() for p in sweep_dir.glob("*/run.log"))):
         assert "\x1b[K" not in text and "\r" not in text
         assert "jobs [" not in text and "repeats [" not in text
+    assert done.stdout.count("repeat  before") == 4  # ...though the sweep printed its tables there
 
 
 def test_a_single_run_prints_its_summary_row(tmp_path):
@@ -114,9 +152,21 @@ def test_the_tree_is_read_once_at_the_end_not_per_job(tmp_path, monkeypatch):
 
 
 def test_a_summary_that_cannot_be_written_does_not_fail_the_sweep(tmp_path):
-    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(tmp_path / "gone")}}})
-    ReportCallback(plots=False, table=False).on_multirun_end(config)  # logs a warning, raises nothing
-    assert not (tmp_path / "gone").exists()
+    from loguru import logger
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory\n")
+    sweep_dir = blocker / "sweep"  # nothing can be read or written under a regular file
+    config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir)}}})
+    warnings: "list[str]" = []
+    handler = logger.add(lambda message: warnings.append(str(message)), level="WARNING", format="{message}")
+    try:
+        ReportCallback(plots=False, table=False).on_multirun_end(config)  # raises nothing
+    finally:
+        logger.remove(handler)
+    assert len(warnings) == 1 and warnings[0].startswith("sweep summary not written (")
+    assert f"run `synclab report {sweep_dir} --out {sweep_dir}`" in warnings[0]
+    assert blocker.read_text() == "not a directory\n"
 
 
 @pytest.mark.parametrize("task, params, expected", [

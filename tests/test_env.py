@@ -4,12 +4,10 @@ the dirty checkout's diff kept as a patch, and the capture working under Python 
 import glob
 import hashlib
 import json
-import multiprocessing
 import os
 import platform
 import subprocess
 import sys
-import sysconfig
 from importlib import metadata
 from pathlib import Path
 
@@ -24,33 +22,55 @@ def _git(*args: str, cwd: Path = ROOT) -> str:
     return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
 
 
+# A child that changes what capture must see, and reports it through other means than env.py uses.
+_CHILD = """
+import json, multiprocessing, os, sys
+multiprocessing.set_start_method("spawn")
+sys.setswitchinterval(0.0025)
+from synclab import env
+print(json.dumps({"captured": env.capture(None), "version": sys.version, "version_info": list(sys.version_info[:3]),
+                  "implementation": sys.implementation.name, "release": os.uname().release}))
+"""
+
+
+def _allowed_cpus() -> "list[int]":
+    """The CPUs the kernel lets a process run on, from /proc/self/status ("0-1,4")."""
+    text = next(line for line in Path("/proc/self/status").read_text().splitlines()
+                if line.startswith("Cpus_allowed_list:")).split(":", 1)[1].strip()
+    cpus: "list[int]" = []
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        cpus.extend(range(int(low), int(high or low) + 1))
+    return cpus
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").exists(), reason="reads the truth from Linux's /proc")
 def test_capture_is_true_for_this_machine() -> None:
-    captured = env.capture(None)
-    python = captured["python"]
-    assert python["version"] == platform.python_version()
-    assert python["implementation"] == platform.python_implementation()
+    done = subprocess.run([sys.executable, "-c", _CHILD], capture_output=True, text=True, timeout=60, check=True,
+                          env={**os.environ, "PYTHONHASHSEED": "0"})
+    facts = json.loads(done.stdout)
+    captured, python = facts["captured"], facts["captured"]["python"]
+    assert python["version"] == ".".join(map(str, facts["version_info"]))
+    assert python["implementation"].lower() == facts["implementation"]
     assert python["executable"] == sys.executable
-    assert python["compiler"] == platform.python_compiler()
-    assert python["free_threaded"] is bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
-    is_gil_enabled = getattr(sys, "_is_gil_enabled", None)
-    assert python["gil_enabled"] is (True if is_gil_enabled is None else is_gil_enabled())
-    assert python["hash_seed"] == os.environ.get("PYTHONHASHSEED")
-    assert python["hash_randomization"] is bool(sys.flags.hash_randomization)
-    assert captured["cpu_count"] == os.cpu_count()
-    if hasattr(os, "sched_getaffinity"):
-        assert captured["cpus_usable"] == sorted(os.sched_getaffinity(0))
-    if Path("/proc/cpuinfo").exists():
-        models = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")]
+    assert f"[{python['compiler']}]" in facts["version"]  # sys.version ends with the compiler in brackets
+    free_threaded = "free-threading" in facts["version"]
+    assert python["free_threaded"] is free_threaded
+    if not free_threaded:
+        assert python["gil_enabled"] is True
+    assert (python["hash_seed"], python["hash_randomization"]) == ("0", False)  # PYTHONHASHSEED=0 turns it off
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    assert captured["cpu_count"] == sum(line.startswith("processor") for line in cpuinfo)
+    assert captured["cpus_usable"] == _allowed_cpus()
+    models = [line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")]
+    if models:
         assert captured["cpu_model"] in models
     load = captured["load_average"]
     assert len(load) == 3 and all(isinstance(value, float) and value >= 0 for value in load)
-    assert captured["os"]["system"] == platform.system()
-    assert captured["os"]["release"] == platform.release()
-    assert captured["start_method"] == multiprocessing.get_start_method()
-    assert captured["start_methods"] == multiprocessing.get_all_start_methods()
-    assert captured["switch_interval"] == sys.getswitchinterval()
-    assert env.capture("spawn")["start_method"] == "spawn"
+    assert (captured["os"]["system"], captured["os"]["release"]) == ("Linux", facts["release"])
+    assert captured["start_method"] == "spawn" and "fork" in captured["start_methods"]
+    assert captured["switch_interval"] == 0.0025
+    assert env.capture("forkserver")["start_method"] == "forkserver"
 
 
 def test_packages_come_from_installed_metadata() -> None:

@@ -10,11 +10,11 @@ import pytest
 from synclab.judge import Unusable, grading_of, judge_result
 from synthetic import result
 
-DATA = Path(__file__).parent / "data"
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _load(name: str) -> dict:
-    return json.loads((DATA / name).read_text())
+    return json.loads((FIXTURES / name).read_text())
 
 
 def _config(**changes: object) -> dict:

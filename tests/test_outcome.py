@@ -99,9 +99,15 @@ def test_grade_table_applies_overrides_on_top_of_the_defaults() -> None:
     assert set(table.values()) <= set(GRADES)
 
 
-def test_grade_table_does_not_mutate_defaults() -> None:
-    grade_table("none", {"consistent": "forbidden"})
-    assert default_grades("none")["consistent"] == "acceptable"
+def test_a_grade_table_is_the_callers_own() -> None:
+    """Overrides and later edits of a returned table never reach the defaults or another table."""
+    overridden = grade_table("none", {"consistent": "forbidden"})
+    edited = grade_table("none")
+    edited["lost_updates"] = "forbidden"
+    assert overridden["consistent"] == "forbidden" and overridden["lost_updates"] == "interesting"
+    assert grade_table("none") == default_grades("none") == {
+        "consistent": "acceptable", "lost_updates": "interesting", "not_shared": "forbidden",
+        "incomplete": "forbidden", "timeout": "forbidden"}
 
 
 def raw(**changes: object) -> RawRepeat:

@@ -82,37 +82,47 @@ def test_spec_is_frozen_plain_data() -> None:
 
 
 @pytest.mark.parametrize("primitive", PRIMITIVES)
-def test_every_supported_lock_validates(primitive: str) -> None:
-    for lock in LOCK_SUPPORT[primitive]:
-        s = spec(primitive=primitive, lock=lock)
-        assert validate(s) is s
+def test_the_locks_a_primitive_accepts_are_exactly_its_supported_ones(primitive: str) -> None:
+    accepted = []
+    for lock in LOCKS:
+        try:
+            validate(spec(primitive=primitive, lock=lock))
+        except ConfigError as error:
+            assert str(error).startswith("lock: "), error
+        else:
+            accepted.append(lock)
+    assert accepted == [lock for lock in LOCKS if lock in LOCK_SUPPORT[primitive]]
 
 
-@pytest.mark.parametrize(
-    "changes",
-    [
-        {},
-        {"sleep": 0.0},
-        {"sleep": 0.001},
-        {"sleep": 0},  # an int is a number of seconds too
-        {"timeout_s": 0.001},
-        {"start_method": None},
-        {"workers": MAX_WORKERS},
-        {"initial": -5},
-        {"primitive": "pool", "sharing": "inherited"},
-        {"grades": {"lost_updates": "forbidden", "consistent": "interesting"}},
-        {"increment": "inplace"},
-        {"switch_interval": 1e-6},
-        # the balance may touch both ends of the C int
-        {"workers": 1, "times": 1, "amount": 1, "initial": SHARED_INT_MAX - 1},
-        {"workers": 2, "times": 1, "amount": 1, "initial": SHARED_INT_MIN + 1},
-        # threads share a Python int: no range to leave
-        {"primitive": "thread", "initial": 10**30},
-    ],
-)
-def test_valid_specs_pass_unchanged(changes: "dict[str, object]") -> None:
-    s = spec(**changes)
-    assert validate(s) is s
+# each accepted value beside its nearest refused neighbour: the boundary is where the code draws it
+BOUNDARIES = [
+    ("sleep", {"sleep": 0.0}, {"sleep": -1e-9}),
+    ("sleep", {"sleep": 0}, {"sleep": False}),  # an int is a number of seconds, a bool is not
+    ("timeout_s", {"timeout_s": 0.001}, {"timeout_s": 0.0}),
+    ("start_method", {"start_method": None}, {"start_method": ""}),
+    ("workers", {"workers": MAX_WORKERS}, {"workers": MAX_WORKERS + 1}),
+    ("sharing", {"primitive": "pool", "sharing": "inherited"}, {"primitive": "process", "sharing": "inherited"}),
+    ("grades.consistent", {"grades": {"lost_updates": "forbidden", "consistent": "interesting"}},
+     {"grades": {"lost_updates": "forbidden", "consistent": "fine"}}),
+    ("increment", {"increment": "inplace"}, {"increment": "in_place"}),
+    ("switch_interval", {"switch_interval": 1e-6}, {"switch_interval": 0.0}),
+    # the balance may touch both ends of the C int, and not one past them
+    ("initial", {"workers": 1, "times": 1, "amount": 1, "initial": SHARED_INT_MAX - 1},
+     {"workers": 1, "times": 1, "amount": 1, "initial": SHARED_INT_MAX}),
+    ("initial", {"workers": 2, "times": 1, "amount": 1, "initial": SHARED_INT_MIN + 1},
+     {"workers": 2, "times": 1, "amount": 1, "initial": SHARED_INT_MIN}),
+    # threads share a Python int: no range to leave; processes share a C int
+    ("initial", {"primitive": "thread", "initial": 10**30}, {"primitive": "process", "initial": 10**30}),
+]
+
+
+@pytest.mark.parametrize("key, accepted, refused", BOUNDARIES, ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(BOUNDARIES)])
+def test_each_boundary_accepts_one_side_and_refuses_the_other(key: str, accepted: dict, refused: dict) -> None:
+    kept = validate(spec(**accepted))
+    assert {name: getattr(kept, name) for name in accepted} == accepted  # accepted as given, nothing rewritten
+    with pytest.raises(ConfigError) as caught:
+        validate(spec(**refused))
+    assert key in str(caught.value).split(": ", 1)[0].split("/"), caught.value
 
 
 @pytest.mark.parametrize("method", multiprocessing.get_all_start_methods())
