@@ -184,6 +184,18 @@ def test_unknown_experiment_lists_the_presets(compose: Compose) -> None:
     assert message == f"experiment: unknown option 'nope'; choose from {', '.join(preset_names())}"
 
 
+@pytest.mark.parametrize("key, value, choices", [
+    ("direction", "up", "both, deposit"),
+    ("sharing", "global", "passed, inherited"),
+    ("increment", "in_place", "inplace, read_modify_write, read_call_write"),
+    ("start_method", "Fork", "fork, spawn, forkserver"),
+    ("grades.timeout", "ok", "acceptable, interesting, forbidden"),
+])
+def test_a_choice_outside_its_type_fails_at_composition_with_the_list(compose: Compose, key: str, value: str,
+                                                                      choices: str) -> None:
+    assert _message(compose, [f"{key}={value}"]) == f"{key}: unknown option '{value}'; choose from {choices}"
+
+
 @pytest.mark.parametrize(
     "override, key",
     [
@@ -218,7 +230,6 @@ def test_wrong_types_and_unknown_keys_name_the_key(compose: Compose, override: s
         (["grades.consistent=${oops}"], "grades.consistent"),
         (["+grades.extra=acceptable"], "grades"),
         (["workers=0"], "workers"),
-        (["start_method=bogus"], "start_method"),
     ],
 )
 def test_configs_that_compose_but_cannot_run_are_refused_by_to_spec(

@@ -5,6 +5,7 @@ The schema lives in Hydra's ConfigStore, so a misspelt key or a value of the wro
 at composition, before an output directory exists.
 """
 
+import enum
 import re
 from pathlib import Path
 from dataclasses import dataclass, field, fields
@@ -15,7 +16,15 @@ from hydra.errors import MissingConfigException
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .spec import ConfigError, ExperimentSpec
+from .outcome import GRADES
+from .spec import DIRECTIONS, INCREMENTS, SHARINGS, START_METHODS, ConfigError, ExperimentSpec
+
+# Choices as types: a value outside them fails at composition, with the list, as lock= does.
+Direction = enum.Enum("Direction", {name: name for name in DIRECTIONS})
+Sharing = enum.Enum("Sharing", {name: name for name in SHARINGS})
+Increment = enum.Enum("Increment", {name: name for name in INCREMENTS})
+StartMethod = enum.Enum("StartMethod", {name: name for name in START_METHODS})
+Grade = enum.Enum("Grade", {name: name for name in GRADES})
 
 
 @dataclass
@@ -32,11 +41,11 @@ class LockConf:
 class GradesConf:
     """Per-outcome grade overrides; null keeps the default for the experiment's lock."""
 
-    consistent: Optional[str] = None
-    lost_updates: Optional[str] = None
-    not_shared: Optional[str] = None
-    incomplete: Optional[str] = None
-    timeout: Optional[str] = None
+    consistent: Optional[Grade] = None
+    lost_updates: Optional[Grade] = None
+    not_shared: Optional[Grade] = None
+    incomplete: Optional[Grade] = None
+    timeout: Optional[Grade] = None
 
 
 @dataclass
@@ -51,12 +60,12 @@ class SynclabConf:
     initial: int = 0
     sleep: float = 0.0
     repeats: int = 3
-    start_method: Optional[str] = None
+    start_method: Optional[StartMethod] = None
     timeout_s: float = 60.0
-    direction: str = "both"
-    sharing: str = "passed"
+    direction: Direction = Direction.both  # type: ignore[attr-defined]
+    sharing: Sharing = Sharing.passed  # type: ignore[attr-defined]
     grades: GradesConf = field(default_factory=GradesConf)
-    increment: Optional[str] = None
+    increment: Optional[Increment] = None
     switch_interval: Optional[float] = None
     python: Optional[str] = None
 
@@ -94,7 +103,7 @@ def _plain(cfg: DictConfig) -> Any:
     both are checked here; an interpolation that does not resolve is named by its key.
     """
     try:
-        plain: Any = OmegaConf.to_container(cfg, resolve=True)
+        plain: Any = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     except OmegaConfBaseException as error:
         key = getattr(error, "full_key", None)
         message = str(getattr(error, "msg", None) or error).splitlines()[0]
@@ -168,6 +177,9 @@ def describe_error(error: BaseException) -> str:
             message = str(getattr(exc, "msg", None) or exc).splitlines()[0]
             if "not in struct" in message or "Key '" in message and "not" in message:
                 return _not_a_setting(key or "key")
+            choice = re.match(r"Invalid value '(.*)', expected one of \[(.*)\]$", message)
+            if choice and key:  # an enum of the schema: said as a config group's choice is
+                return f"{key}: unknown option {choice.group(1)!r}; choose from {choice.group(2)}"
             return f"{key}: {message}" if key else message
     text = " ".join(str(error).split())
     match = re.search(r"In 'hydra/launcher/([^']+)': Could not load 'hydra/launcher/([^']+)'", text)

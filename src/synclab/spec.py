@@ -39,6 +39,8 @@ DEFAULT_INCREMENT = {
 }
 DIRECTIONS = ("both", "deposit")
 SHARINGS = ("passed", "inherited")
+# Every start method multiprocessing knows; validate() checks that this platform offers it.
+START_METHODS = ("fork", "spawn", "forkserver")
 
 # The balance lives in a multiprocessing.Value('i', ...), a C int, as in the notebook.
 SHARED_INT_MIN = -(2**31)
