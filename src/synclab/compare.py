@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from .env import PACKAGES
-from .report import RESULT, Report, Row, _align, collect, runtime_of, swept_keys
+from .report import RESULT, Report, Row, collect, flatten, runtime_of, swept_keys
+from .table import format_table, number
 from .verdict import ALPHA, EXIT_CODES, EXIT_HELP, Counts, Decision, Verdict, decide, overall
 
 ENV = "env.json"
@@ -75,16 +76,6 @@ def read_env(directory: Path) -> Optional[Dict[str, Any]]:
     return data if isinstance(data, dict) else None
 
 
-def _flat(data: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
-    flat: Dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict):
-            flat.update(_flat(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
 def _show(value: Any) -> str:
     """A value as env.json and the config spell it (null, true, false)."""
     return json.dumps(value) if value is None or isinstance(value, bool) else str(value)
@@ -99,7 +90,7 @@ def env_differences(a: Optional[Mapping[str, Any]], b: Optional[Mapping[str, Any
     if a is None or b is None:
         missing = " and ".join(side for side, env in zip(names, (a, b)) if env is None)
         return [f"{ENV} missing or unreadable for {missing}: environment unknown"]
-    flat_a, flat_b = _flat(a), _flat(b)
+    flat_a, flat_b = flatten(a), flatten(b)
     found = [f"{key}: {_show(flat_a[key])} -> {_show(flat_b[key])}"
              for key in EXPLAINING if key in flat_a and key in flat_b and flat_a[key] != flat_b[key]]
     packages_a, packages_b = a.get("packages"), b.get("packages")
@@ -212,10 +203,6 @@ def _forbidden(row: Row) -> str:
     return ", ".join(row.forbidden) or "none"
 
 
-def _num(value: Optional[float], spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
 def _range(row: Row) -> str:
     return "-" if row.drift.min is None else f"{row.drift.min:,d} to {row.drift.max:,d}"
 
@@ -242,13 +229,12 @@ def format_pair(c: Comparison, names: Tuple[str, str] = ("A", "B")) -> str:
         rows.append([test.outcome, f"{test.count_a}/{a.repeats}", f"{test.count_b}/{b.repeats}", _p(test.p_value)])
     rows += [
         ["forbidden", _forbidden(a), _forbidden(b), ""],
-        ["drift mean", _num(a.drift.mean, ",.1f"), _num(b.drift.mean, ",.1f"), ""],
+        ["drift mean", number(a.drift.mean, ",.1f"), number(b.drift.mean, ",.1f"), ""],
         ["drift min, max", _range(a), _range(b), ""],
         ["ops/s [95% CI]", _rate(a), _rate(b), ratio],
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = [f"{names[0]}: {c.a.label}", f"{names[1]}: {c.b.label}", ""]
-    lines += ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines = [f"{names[0]}: {c.a.label}", f"{names[1]}: {c.b.label}", "",
+             format_table(rows[0], rows[1:], left=len(rows[0]), rule=False)]
     lines.append(f"verdict: {c.verdict.value}")
     lines.extend(f"  - {reason}" for reason in c.reasons)
     lines.extend(_env_lines(c.env_differences, c.verdict))
@@ -271,7 +257,7 @@ def tally(comparisons: Sequence[Comparison], unmatched: int = 0) -> str:
             + (f", {unmatched} not compared" if unmatched else "") + f"; verdict: {whole.value}")
 
 
-def format_table(comparisons: Sequence[Comparison], names: Tuple[str, str] = ("A", "B"),
+def format_sweep(comparisons: Sequence[Comparison], names: Tuple[str, str] = ("A", "B"),
                  unmatched: Sequence[Tuple[str, str]] = ()) -> str:
     """A sweep's comparison: one row per job with both outcome histograms, then each job's reasons
     and the environment differences."""
@@ -285,9 +271,9 @@ def format_table(comparisons: Sequence[Comparison], names: Tuple[str, str] = ("A
         cells.append([
             c.job, *(_show(a.config.get(key)) for key in keys), _histogram(a), _histogram(b),
             f"{_forbidden(a)} / {_forbidden(b)}", "-" if p is None else f"{p:.3g}",
-            f"{_num(a.ops_per_s, ',.0f')} / {_num(b.ops_per_s, ',.0f')}", c.verdict.value,
+            f"{number(a.ops_per_s, ',.0f')} / {number(b.ops_per_s, ',.0f')}", c.verdict.value,
         ])
-    parts = [_align(headers, cells, 1 + len(keys))] if cells else []
+    parts = [format_table(headers, cells, left=1 + len(keys))] if cells else []
     for c in comparisons:
         parts.extend(f"{c.job}: {c.verdict.value}: {reason}" for reason in c.reasons)
     parts.extend(f"{job}: {why}" for job, why in unmatched)
@@ -354,6 +340,6 @@ def run(args: argparse.Namespace) -> int:
     if len(comparisons) == 1 and not unmatched and len(report_a.rows) == len(report_b.rows) == 1:
         sys.stdout.write(format_pair(comparisons[0]))
     else:
-        sys.stdout.write(format_table(comparisons, unmatched=unmatched))
+        sys.stdout.write(format_sweep(comparisons, unmatched=unmatched))
     return EXIT_CODES[overall([c.verdict for c in comparisons], len(unmatched))]
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from . import __version__
-from .compare import (ALPHA, Comparison, Side, compare_sides, format_pair, format_table, opened, read_env, side_of,
+from .compare import (ALPHA, Comparison, Side, compare_sides, format_pair, format_sweep, opened, read_env, side_of,
                       tally)
 from .report import RESULT, Row, collect, read_run, write_summary
 from .results import write_json_atomic
@@ -313,7 +313,7 @@ def _replay_tree(args: argparse.Namespace, root: Path, out: Path) -> int:
             write_json_atomic(base / ORIGIN, {"origin": os.path.abspath(args.path),
                                               "jobs": [job.row.path for job in jobs], "repeats": args.repeats})
             write_summary(collect(base), base)
-        sys.stdout.write(format_table(comparisons, NAMES, failures))
+        sys.stdout.write(format_sweep(comparisons, NAMES, failures))
         sys.stdout.write("".join(f"{hint}\n" for hint in hints))
         sys.stdout.write(f"replay: {shown_path(base)}\n")
     if failures:

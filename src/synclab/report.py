@@ -25,6 +25,7 @@ from .outcome import DRIFT_OUTCOMES, OUTCOMES
 from .results import RESULT, SCHEMA_VERSIONS, write_text_atomic
 from .stats import (BASELINE_IGNORED, DriftStats, baseline_key, drift_stats, geometric_mean, never_seen_bound,
                     ratio_of_rates, wilson)
+from .table import format_table, number
 
 INTERRUPTED = "interrupted.json"
 OVERRIDES = (".hydra", "overrides.yaml")
@@ -163,13 +164,14 @@ def override_pairs(overrides: Sequence[str]) -> Dict[str, str]:
     return pairs
 
 
-def _flatten(data: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
+def flatten(data: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
+    """Nested settings as dotted keys (``grades.timeout``); a list is kept as its JSON text."""
     if not prefix and not any(type(value) is dict or type(value) is list for value in data.values()):
         return dict(data)  # the usual case: nothing nested
     flat: Dict[str, Any] = {}
     for key, value in data.items():
         if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
+            flat.update(flatten(value, f"{prefix}{key}."))
         elif isinstance(value, list):
             flat[f"{prefix}{key}"] = json.dumps(value)
         else:
@@ -214,7 +216,7 @@ def row_from_result(data: Any, path: str = ".", overrides: Optional[Sequence[str
 
     recorded = data.get("overrides")
     pairs = override_pairs(recorded if isinstance(recorded, list) else overrides or ())
-    flat = _flatten(config)
+    flat = flatten(config)
     if "experiment" in pairs:
         flat = {"experiment": pairs["experiment"], **flat}
     named = tuple(dict.fromkeys(key if key in flat else key.split(".", 1)[0] for key in pairs))
@@ -486,10 +488,6 @@ def to_json(report: Report) -> str:
     return json.dumps(data, indent=2) + "\n"
 
 
-def _fmt(value: Optional[float], spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
 def _rate_cell(row: Row) -> str:
     if row.ops_per_s is None:
         return "-"
@@ -534,10 +532,10 @@ def _display(report: Report, mark: str) -> Tuple[List[str], List[List[str]]]:
             str(row.repeats),
             *(str(row.outcomes.get(o, 0)) for o in shown),
             f"{row.anomaly_rate:.2f} [{low:.2f}, {high:.2f}]",
-            _fmt(row.drift.mean, ",.1f"),
-            _fmt(row.drift.stdev, ",.1f"),
-            _fmt(row.drift.min, ",d"),
-            _fmt(row.drift.max, ",d"),
+            number(row.drift.mean, ",.1f"),
+            number(row.drift.stdev, ",.1f"),
+            number(row.drift.min, ",d"),
+            number(row.drift.max, ",d"),
             _rate_cell(row),
             lock_cost_cell(row),
             *([_co_run_cell(row)] if co_run else []),
@@ -608,21 +606,11 @@ def notes(report: Report) -> List[str]:
     return lines
 
 
-def _align(headers: Sequence[str], cells: Sequence[Sequence[str]], left: int) -> str:
-    """A plain-text table: the first ``left`` columns (job and keys) flush left, numbers flush right."""
-    widths = [max([len(h), *(len(row[i]) for row in cells)]) for i, h in enumerate(headers)]
-
-    def line(values: Sequence[str]) -> str:
-        return "  ".join(v.ljust(w) if i < left else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths))).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *(line(row) for row in cells)])
-
-
 def to_table(report: Report) -> str:
     parts = []
     if report.rows:
         headers, cells = _display(report, "{}")
-        parts.append(_align(headers, cells, 1 + len(report.keys)))
+        parts.append(format_table(headers, cells, left=1 + len(report.keys)))
     parts.append(_footer(report))
     parts.extend(notes(report))
     if report.skipped:

@@ -1,9 +1,10 @@
-"""Plain-text tables for the terminal."""
+"""Plain-text tables for the terminal: the one renderer every command's table goes through."""
 
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
 
-from .results import RepeatResult
+if TYPE_CHECKING:
+    from .results import RepeatResult
 
 
 def shown_path(path: Path) -> str:
@@ -22,16 +23,25 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+def number(value: Optional[float], spec: str) -> str:
+    """A number formatted with ``spec``, or ``-`` when there is none."""
+    return "-" if value is None else format(value, spec)
+
+
+def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], left: int = 0, rule: bool = True) -> str:
+    """Columns two spaces apart: the first ``left`` flush left (names, keys), the rest flush right
+    (numbers); a rule of dashes under the headers unless ``rule`` is false."""
     cells = [[_cell(v) for v in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.rjust(w) for h, w in zip(headers, widths))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.rjust(w) for c, w in zip(row, widths)) for row in cells]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.ljust(w) if i < left else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths))).rstrip()
+
+    lines = [line(headers), *([line(["-" * w for w in widths])] if rule else []), *(line(row) for row in cells)]
     return "\n".join(lines)
 
 
-def format_repeats(runs: Sequence[RepeatResult]) -> str:
+def format_repeats(runs: "Sequence[RepeatResult]") -> str:
     headers = ("repeat", "before", "after", "expected", "drift", "ops_done", "work_s", "ops/s", "outcome")
     rows = [
         (r.repeat, r.before, r.after, r.expected, r.drift, r.ops_done, r.work_s, r.ops_per_s, r.outcome)
