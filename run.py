@@ -15,7 +15,7 @@ if __name__ == "__main__":
     import sys
 
     try:
-        from synclab.app import launch
+        from synclab.app.job import launch
     except ModuleNotFoundError as error:  # run with an interpreter that has not got synclab
         sys.exit(f"synclab: {error.name} is not installed for {sys.executable}; "
                  "run `make install`, then `.venv/bin/python run.py`")

@@ -15,14 +15,14 @@ import time
 from pathlib import Path
 from typing import List, Tuple
 
-from synclab.archive import pack, verify
-from synclab.env import capture
+from synclab.records.archive import pack, verify
+from synclab.kernel.env import capture
 
 Row = Tuple[str, float, str]
 TRIALS = 5
 JOBS = 200
 _COLD = (
-    "import time; t = time.perf_counter(); from synclab.env import capture; capture(None); "
+    "import time; t = time.perf_counter(); from synclab.kernel.env import capture; capture(None); "
     "print(time.perf_counter() - t)"
 )
 

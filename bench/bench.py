@@ -25,10 +25,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from cells import baseline  # noqa: E402
 
-from synclab.interpreters import discover  # noqa: E402
-from synclab.remote import run_in_interpreter  # noqa: E402
-from synclab.runner import run_experiment  # noqa: E402
-from synclab.spec import LOCK_SUPPORT, ExperimentSpec  # noqa: E402
+from synclab.kernel.interpreters import discover  # noqa: E402
+from synclab.kernel.remote import run_in_interpreter  # noqa: E402
+from synclab.kernel.runner import run_experiment  # noqa: E402
+from synclab.kernel.spec import LOCK_SUPPORT, ExperimentSpec  # noqa: E402
 
 Row = Tuple[str, float, str]
 TRIALS = 9  # min of alternated trials: this 2-CPU VM has noisy neighbours

@@ -16,10 +16,10 @@ import tempfile
 from pathlib import Path
 from typing import List, Tuple
 
-from synclab.report import collect, lock_cost_cell
-from synclab.runner import run_experiment
-from synclab.spec import ExperimentSpec
-from synclab.stats import geometric_mean
+from synclab.reports.report import collect, lock_cost_cell
+from synclab.kernel.runner import run_experiment
+from synclab.kernel.spec import ExperimentSpec
+from synclab.reports.stats import geometric_mean
 
 Row = Tuple[str, float, str]
 REPEATS = 12

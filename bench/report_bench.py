@@ -20,8 +20,8 @@ from typing import List, Tuple
 
 from omegaconf import OmegaConf
 
-from synclab.callbacks import ReportCallback, summarize_sweep
-from synclab.report import collect, to_csv
+from synclab.app.callbacks import ReportCallback, summarize_sweep
+from synclab.reports.report import collect, to_csv
 
 Row = Tuple[str, float, str]
 RUNS = 10_000

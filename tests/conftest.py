@@ -64,7 +64,7 @@ def compose() -> Iterator[Callable[..., "object"]]:
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    import synclab.config  # noqa: F401  (registers the structured schema)
+    import synclab.app.config  # noqa: F401  (registers the structured schema)
 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
@@ -106,7 +106,7 @@ def preset_names() -> List[str]:
 
 @pytest.fixture(autouse=True, scope="session")
 def own_running_jobs_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Jobs record the other synclab jobs running on their host (synclab.corun); the tests'
+    """Jobs record the other synclab jobs running on their host (synclab.kernel.corun); the tests'
     jobs look only at each other, not at whatever else runs on the machine."""
     previous = os.environ.get("SYNCLAB_RUNNING_DIR")
     os.environ["SYNCLAB_RUNNING_DIR"] = str(tmp_path_factory.mktemp("running"))

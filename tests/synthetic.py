@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from synclab.outcome import grade_table
+from synclab.kernel.outcome import grade_table
 
 
 def _numbers(outcome: str, drift: Optional[int]) -> dict:

@@ -21,8 +21,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import CONF, ROOT, CliRun, preset_names, run_cli
-from synclab.results import SCHEMA_VERSION
-from synclab.spec import INCREMENTS, LOCK_SUPPORT
+from synclab.kernel.results import SCHEMA_VERSION
+from synclab.kernel.spec import INCREMENTS, LOCK_SUPPORT
 
 Cli = Callable[..., CliRun]
 
@@ -458,7 +458,7 @@ def test_a_job_refused_when_it_starts_leaves_the_summary_of_the_jobs_before_it(c
 def test_help_explains_every_setting(cli: Cli) -> None:
     from dataclasses import fields
 
-    from synclab.config import SynclabConf
+    from synclab.app.config import SynclabConf
 
     done = cli(["--help"])
     assert done.returncode == 0, done.stderr

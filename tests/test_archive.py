@@ -12,8 +12,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 import pytest
 
 from conftest import run_cli
-from synclab.archive import MANIFEST, ArchiveError, extract, pack, verify
-from synclab.cli import main
+from synclab.records.archive import MANIFEST, ArchiveError, extract, pack, verify
+from synclab.commands.cli import main
 
 
 @pytest.fixture(scope="module")
@@ -263,7 +263,7 @@ def test_launcher_internals_are_left_out_of_an_archive(tmp_path):
     """submitit's pickled jobs are code, not results: an archive never carries them."""
     import tarfile
 
-    from synclab.archive import pack
+    from synclab.records.archive import pack
 
     run = tmp_path / "sweep"
     (run / "0").mkdir(parents=True)

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from synclab import callbacks, report
-from synclab.callbacks import ReportCallback, count_jobs
+from synclab.app import callbacks
+from synclab.reports import report
+from synclab.app.callbacks import ReportCallback, count_jobs
 from synthetic import result
 
 ROOT = Path(__file__).resolve().parent.parent

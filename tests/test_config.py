@@ -8,8 +8,8 @@ import pytest
 from omegaconf import DictConfig, OmegaConf
 
 from conftest import CONF, EXPERIMENTS, preset_names
-from synclab.config import SynclabConf, describe_error, to_spec
-from synclab.spec import LOCK_SUPPORT, PRIMITIVES, ConfigError, ExperimentSpec, validate
+from synclab.app.config import SynclabConf, describe_error, to_spec
+from synclab.kernel.spec import LOCK_SUPPORT, PRIMITIVES, ConfigError, ExperimentSpec, validate
 
 Compose = Callable[..., Any]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from synclab import env
+from synclab.kernel import env
 
 from conftest import ROOT
 
@@ -27,7 +27,7 @@ _CHILD = """
 import json, multiprocessing, os, sys
 multiprocessing.set_start_method("spawn")
 sys.setswitchinterval(0.0025)
-from synclab import env
+from synclab.kernel import env
 print(json.dumps({"captured": env.capture(None), "version": sys.version, "version_info": list(sys.version_info[:3]),
                   "implementation": sys.implementation.name, "release": os.uname().release}))
 """
@@ -159,8 +159,8 @@ def _python38() -> str:
 
 
 def test_capture_runs_under_python_3_8() -> None:
-    """synclab.child captures inside other interpreters with the standard library only."""
-    code = "import json, sys; sys.path.insert(0, sys.argv[1]); import synclab.env as e; print(json.dumps(e.capture(None)))"
+    """synclab.kernel.child captures inside other interpreters with the standard library only."""
+    code = "import json, sys; sys.path.insert(0, sys.argv[1]); import synclab.kernel.env as e; print(json.dumps(e.capture(None)))"
     done = subprocess.run([_python38(), "-c", code, str(ROOT / "src")], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     captured = json.loads(done.stdout)

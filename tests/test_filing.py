@@ -5,10 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from synclab import report
-from synclab.config import describe_error
-from synclab.corun import CoRun
-from synclab.filing import JobFiles, clear_attempt, file_job, pack, unfinished
+from synclab.reports import report
+from synclab.app.config import describe_error
+from synclab.kernel.corun import CoRun
+from synclab.records.filing import JobFiles, clear_attempt, file_job, pack, unfinished
 from synthetic import result
 
 RESULT = result("none", 2)
@@ -107,7 +107,7 @@ def test_an_in_process_launcher_reuses_each_checked_composition_once() -> None:
     from hydra._internal.core_plugins.basic_launcher import BasicLauncher
     from omegaconf import OmegaConf
 
-    from synclab.sweep import FilingLauncher
+    from synclab.app.sweep import FilingLauncher
 
     class Loader:
         calls: list = []
@@ -133,7 +133,7 @@ def test_a_launcher_that_pickles_itself_gets_no_reuse() -> None:
 
     from omegaconf import OmegaConf
 
-    from synclab.sweep import FilingLauncher
+    from synclab.app.sweep import FilingLauncher
 
     class Remote:  # any launcher but Hydra's in-process one
         pass

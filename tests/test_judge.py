@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from synclab.judge import Unusable, grading_of, judge_result
+from synclab.records.judge import Unusable, grading_of, judge_result
 from synthetic import result
 
 FIXTURES = Path(__file__).parent / "fixtures"

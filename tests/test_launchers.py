@@ -63,7 +63,7 @@ def test_slurm_submission_generated_from_the_launcher_config(tmp_path, compose, 
     from hydra.utils import instantiate
     from submitit.slurm.slurm import SlurmExecutor
 
-    from synclab.app import _hydra_task
+    from synclab.app.job import _hydra_task
 
     def capture(executor, command):
         raise Submitted(executor._make_submission_file_text(command, "UID"))

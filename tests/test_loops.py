@@ -10,8 +10,8 @@ from typing import Any, Dict, List
 
 import pytest
 
-from synclab.locks import CODE_SHAPE, SimpleLock, make_lock
-from synclab.loops import CODE_SHAPES, SHAPES, TARGETS, build_loop, loop_source, statement
+from synclab.kernel.locks import CODE_SHAPE, SimpleLock, make_lock
+from synclab.kernel.loops import CODE_SHAPES, SHAPES, TARGETS, build_loop, loop_source, statement
 
 COMBINATIONS = list(itertools.product(TARGETS, SHAPES, CODE_SHAPES, (False, True), (False, True)))
 

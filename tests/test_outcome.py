@@ -5,10 +5,10 @@ from typing import Optional
 
 import pytest
 
-from synclab.outcome import GRADES, OUTCOMES, classify, default_grades, grade_table
-from synclab.primitives import RawRepeat
-from synclab.results import judge, summarize
-from synclab.spec import ExperimentSpec
+from synclab.kernel.outcome import GRADES, OUTCOMES, classify, default_grades, grade_table
+from synclab.kernel.primitives import RawRepeat
+from synclab.kernel.results import judge, summarize
+from synclab.kernel.spec import ExperimentSpec
 
 
 def outcome(

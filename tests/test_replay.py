@@ -13,10 +13,10 @@ from typing import Tuple
 import pytest
 
 from conftest import run_cli
-from synclab.archive import pack
-from synclab.cli import main
-from synclab.replay import ReplayError, overrides_for
-from synclab.stats import fisher_exact
+from synclab.records.archive import pack
+from synclab.commands.cli import main
+from synclab.commands.replay import ReplayError, overrides_for
+from synclab.reports.stats import fisher_exact
 
 REPEATS = 5  # 0/5 against 5/5 is beyond chance (Fisher exact p = 0.0079); 0/3 against 3/3 is not (0.1)
 
@@ -121,7 +121,7 @@ def test_a_race_against_a_replay_that_never_shows_it_is_inconclusive(tmp_path_fa
                                                                      tmp_path: Path, capsys: pytest.CaptureFixture,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """3 repeats a side cannot tell a race from none: the verdict says so and how many would."""
-    from synclab import replay
+    from synclab.commands import replay
 
     origin = _race(tmp_path_factory)
     lost = json.loads((origin / "result.json").read_text())["summary"]["outcomes"].get("lost_updates", 0)
@@ -330,8 +330,8 @@ def _running_with(text: str) -> list:
 
 def test_a_replay_that_outlives_its_bound_is_stopped_with_its_workers(locked_run: Path, tmp_path: Path) -> None:
     """The run is killed as a process group: neither run.py nor its workers survive the refusal."""
-    from synclab.replay import Job, run_again
-    from synclab.report import read_run
+    from synclab.commands.replay import Job, run_again
+    from synclab.reports.report import read_run
 
     target = tmp_path / "slow"
     overrides = ("primitive.name='process'", "lock.name='explicit'", "times=1000000", "sleep=0.001", "repeats=1")

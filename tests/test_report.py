@@ -12,12 +12,12 @@ from typing import Dict, List, Optional, Sequence
 
 import pytest
 
-from synclab import progress
-from synclab.cli import main
-from synclab.outcome import default_grades, grade_table
-from synclab.plots import DRIFT_PNG, OUTCOMES_PNG, THROUGHPUT_PNG, draw_all
-from synclab.report import NO_BASELINE, collect, lock_cost_cell, parse_overrides, render, row_from_result, write_summary
-from synclab.stats import ratio_of_rates, t_quantile
+from synclab.app import progress
+from synclab.commands.cli import main
+from synclab.kernel.outcome import default_grades, grade_table
+from synclab.reports.plots import DRIFT_PNG, OUTCOMES_PNG, THROUGHPUT_PNG, draw_all
+from synclab.reports.report import NO_BASELINE, collect, lock_cost_cell, parse_overrides, render, row_from_result, write_summary
+from synclab.reports.stats import ratio_of_rates, t_quantile
 from synthetic import job, result, sweep
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -10,10 +10,10 @@ from typing import Any, Dict, List
 
 import pytest
 
-from synclab.judge import judge_result
-from synclab.results import SCHEMA_VERSION, ExperimentResult, RepeatResult
-from synclab.runner import run_experiment
-from synclab.spec import CROSS_PROCESS, LOCK_SUPPORT, PRIMITIVES, ConfigError, ExperimentSpec
+from synclab.records.judge import judge_result
+from synclab.kernel.results import SCHEMA_VERSION, ExperimentResult, RepeatResult
+from synclab.kernel.runner import run_experiment
+from synclab.kernel.spec import CROSS_PROCESS, LOCK_SUPPORT, PRIMITIVES, ConfigError, ExperimentSpec
 
 START_METHODS = [
     pytest.param(m, marks=pytest.mark.skipif(m not in multiprocessing.get_all_start_methods(), reason=f"no {m} here"))
@@ -97,7 +97,7 @@ def test_threads_unsafe_keeps_every_update_on_cpython_with_the_gil() -> None:
     calls and backward jumps, never inside `balance += amount`, so no update is lost."""
     import sys
 
-    from synclab.env import gil_enabled
+    from synclab.kernel.env import gil_enabled
 
     if sys.implementation.name != "cpython" or sys.version_info < (3, 10) or not gil_enabled():
         pytest.skip("the answer differs: only CPython 3.10+ with the GIL keeps `+= 1` whole between switches")

@@ -8,7 +8,7 @@ import pickle
 
 import pytest
 
-from synclab.spec import (
+from synclab.kernel.spec import (
     LOCK_SUPPORT,
     LOCKS,
     MAX_WORKERS,

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from synclab.stats import Z95, baseline_key, drift_stats, lock_cost, median, wilson
+from synclab.reports.stats import Z95, baseline_key, drift_stats, lock_cost, median, wilson
 
 
 def test_z_is_the_two_sided_95_percent_quantile():

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from synclab.cli import main
-from synclab.stats import (_binomial_tail, fewest_telling_count, other_side_to_tell, power_against_never,
+from synclab.commands.cli import main
+from synclab.reports.stats import (_binomial_tail, fewest_telling_count, other_side_to_tell, power_against_never,
                            repeats_to_tell_from_never, tells_from_never)
-from synclab.verdict import EXIT_CODES, Counts, Verdict, decide, outcome_tests, overall, runtime_differences
+from synclab.reports.verdict import EXIT_CODES, Counts, Verdict, decide, outcome_tests, overall, runtime_differences
 from synthetic import job, result
 
 RUNTIME = {"implementation": "CPython", "version": "3.13.5", "free_threaded": True, "gil_enabled": False,

@@ -1,7 +1,7 @@
 """synclab's sweeper: Hydra's basic sweeper, whose jobs' results are filed on the driver.
 
 Hydra accepts plugin classes only from the ``hydra_plugins`` package, and imports every module
-here each time it starts, so this module stays thin: the work is in ``synclab.sweep``.
+here each time it starts, so this module stays thin: the work is in ``synclab.app.sweep``.
 """
 
 from typing import Any, Dict, List, Optional, Sequence
@@ -21,7 +21,7 @@ class SynclabSweeper(BasicSweeper):
         self.resume = resume
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        from synclab.sweep import FilingLauncher, check_fresh, check_resumable
+        from synclab.app.sweep import FilingLauncher, check_fresh, check_resumable
 
         super().setup(hydra_context=hydra_context, task_function=task_function, config=config)
         if self.resume:
@@ -32,14 +32,14 @@ class SynclabSweeper(BasicSweeper):
         self.launcher = FilingLauncher(self.launcher, hydra_context, config, resume=self.resume)
 
     def validate_batch_is_legal(self, batch: Sequence[Sequence[str]]) -> None:
-        from synclab.sweep import validate_jobs
+        from synclab.app.sweep import validate_jobs
 
         assert self.hydra_context is not None and self.config is not None
         keep = getattr(self.launcher, "composed", None)
         validate_jobs(self.hydra_context.config_loader, self.config, batch, keep=keep)
 
     def sweep(self, arguments: List[str]) -> Any:
-        from synclab.sweep import keeping_sweep_record
+        from synclab.app.sweep import keeping_sweep_record
 
         with keeping_sweep_record(self.config, self.resume):
             return super().sweep(arguments)

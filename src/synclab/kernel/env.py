@@ -2,7 +2,7 @@
 
 What cannot change during a process (interpreter, machine, packages, checkout) is captured
 once and reused by every job of a sweep; only what can (load, start method) is read per job.
-Standard library only, and Python 3.8 compatible: ``synclab.child`` captures with it inside
+Standard library only, and Python 3.8 compatible: ``synclab.kernel.child`` captures with it inside
 other interpreters. No subprocess is started except git, once per process.
 """
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
-from . import __version__
-from .results import umask
+from synclab import __version__
+from synclab.kernel.results import umask
 
 MANIFEST = "synclab-manifest.json"
 # Launcher internals, not results: submitit's pickled jobs and scripts (code a colleague
@@ -131,7 +131,7 @@ def pack(directory: Path, output: Path) -> Manifest:
         raise ArchiveError(f"-o: {output} is inside {directory}; write the archive elsewhere")
     if not _has_result(directory):
         raise ArchiveError(f"{directory}: no synclab run in it (no result.json anywhere below it)")
-    from .env import capture  # the packer's environment, beside the runs' own env.json
+    from synclab.kernel.env import capture  # the packer's environment, beside the runs' own env.json
 
     root = directory.resolve().name
     files: Dict[str, Dict[str, Any]] = {}

@@ -6,9 +6,9 @@ nothing of Hydra or logging, and reports each repeat through a callback as it fi
 
 from typing import Callable, List, Optional
 
-from .primitives import run_repeat
-from .results import ExperimentResult, RepeatResult, judge
-from .spec import ExperimentSpec, validate
+from synclab.kernel.primitives import run_repeat
+from synclab.kernel.results import ExperimentResult, RepeatResult, judge
+from synclab.kernel.spec import ExperimentSpec, validate
 
 OnRepeat = Callable[[RepeatResult], None]
 

@@ -16,8 +16,8 @@ from hydra.errors import MissingConfigException
 from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from .outcome import GRADES
-from .spec import DIRECTIONS, INCREMENTS, SHARINGS, START_METHODS, ConfigError, ExperimentSpec
+from synclab.kernel.outcome import GRADES
+from synclab.kernel.spec import DIRECTIONS, INCREMENTS, SHARINGS, START_METHODS, ConfigError, ExperimentSpec
 
 # Choices as types: a value outside them fails at composition, with the list, as lock= does.
 Direction = enum.Enum("Direction", {name: name for name in DIRECTIONS})
@@ -72,7 +72,7 @@ class SynclabConf:
 
 def _interpreter_versions() -> str:
     """Sweep values for ``python``: one interpreter per version found, this one first."""
-    from .interpreters import discover
+    from synclab.kernel.interpreters import discover
 
     chosen: "dict[tuple, str]" = {}
     for found in discover():

@@ -9,17 +9,17 @@ import importlib
 import sys
 from typing import List, Optional
 
-from . import __version__
+from synclab import __version__
 
-# subcommand -> (module, one-line help). Each module provides add_arguments(parser) and run(args) -> int.
+# subcommand -> (module under synclab, one-line help). Each module provides add_arguments(parser) and run(args) -> int.
 COMMANDS = {
-    "interpreters": ("interpreters", "list the Python interpreters an experiment can run under (python=...)"),
-    "report": ("report", "summarize runs and sweeps on disk: one row per job; --check fails on forbidden outcomes"),
-    "resume": ("resume", "finish an interrupted sweep in its own directory: rerun only the jobs without a result"),
-    "archive": ("archive", "pack a run or sweep into one .tar.gz with a manifest (sha256 of every file, environment)"),
-    "verify": ("verify", "check an archive against its manifest: changed, missing or extra files"),
-    "replay": ("replay", "re-run a run or sweep (or an archive) with its recorded configuration and compare"),
-    "compare": ("compare", "compare two runs or sweeps (or archives), matching jobs by configuration"),
+    "interpreters": ("kernel.interpreters", "list the Python interpreters an experiment can run under (python=...)"),
+    "report": ("reports.report", "summarize runs and sweeps on disk: one row per job; --check fails on forbidden or contradicted records"),
+    "resume": ("app.resume", "finish an interrupted sweep in its own directory: rerun only the jobs without a result"),
+    "archive": ("records.archive", "pack a run or sweep into one .tar.gz with a manifest (sha256 of every file, environment)"),
+    "verify": ("records.verify", "check an archive against its manifest, and every result in it against its own numbers"),
+    "replay": ("commands.replay", "re-run a run or sweep (or an archive) with its recorded configuration and compare"),
+    "compare": ("reports.compare", "compare two runs or sweeps (or archives), matching jobs by configuration"),
 }
 
 

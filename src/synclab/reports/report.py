@@ -20,12 +20,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
-from .judge import Unusable, judge_result
-from .outcome import DRIFT_OUTCOMES, OUTCOMES
-from .results import RESULT, SCHEMA_VERSIONS, write_text_atomic
-from .stats import (BASELINE_IGNORED, DriftStats, baseline_key, drift_stats, geometric_mean, never_seen_bound,
+from synclab.records.judge import Unusable, judge_result
+from synclab.kernel.outcome import DRIFT_OUTCOMES, OUTCOMES
+from synclab.kernel.results import RESULT, SCHEMA_VERSIONS, write_text_atomic
+from synclab.reports.stats import (BASELINE_IGNORED, DriftStats, baseline_key, drift_stats, geometric_mean, never_seen_bound,
                     ratio_of_rates, wilson)
-from .table import format_table, number
+from synclab.reports.table import format_table, number
 
 INTERRUPTED = "interrupted.json"
 OVERRIDES = (".hydra", "overrides.yaml")
@@ -698,7 +698,7 @@ def run(args: argparse.Namespace) -> int:
     if not os.path.exists(path):
         return _fail(f"{path}: no such file or directory")
     if os.path.isfile(path) and os.path.basename(path) != RESULT:
-        from .archive import ArchiveError, is_archive, unpacked  # an archive is verified, then unpacked
+        from synclab.records.archive import ArchiveError, is_archive, unpacked  # an archive is verified, then unpacked
 
         if not is_archive(path):
             return _fail(f"{path}: not a directory of runs, a {RESULT} nor a synclab archive")
@@ -726,7 +726,7 @@ def run(args: argparse.Namespace) -> int:
             out.mkdir(parents=True, exist_ok=True)
             write_summary(report, out)
             if not args.no_plots:
-                from .plots import draw_all
+                from synclab.reports.plots import draw_all
 
                 draw_all(report, out)
         except OSError as error:

@@ -4,7 +4,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Optional, Sequence
 
 if TYPE_CHECKING:
-    from .results import RepeatResult
+    from synclab.kernel.results import RepeatResult
 
 
 def shown_path(path: Path) -> str:

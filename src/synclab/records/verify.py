@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import List
 
-from .archive import EXIT_MISMATCH, EXIT_USAGE, ArchiveError, Verification, problems, unpacked, verify
+from synclab.records.archive import EXIT_MISMATCH, EXIT_USAGE, ArchiveError, Verification, problems, unpacked, verify
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def judged_contents(archive: Path, root: str) -> List[str]:
     """One line per result inside the archive that its own numbers contradict or that cannot be read."""
-    from .report import collect
+    from synclab.reports.report import collect
 
     with unpacked(archive) as directory:
         report = collect(directory)

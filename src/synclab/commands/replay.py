@@ -23,15 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from . import __version__
-from .compare import (ALPHA, Comparison, Side, compare_sides, format_pair, format_sweep, opened, read_env, side_of,
+from synclab import __version__
+from synclab.reports.compare import (ALPHA, Comparison, Side, compare_sides, format_pair, format_sweep, opened, read_env, side_of,
                       tally)
-from .report import RESULT, Row, collect, read_run, write_summary
-from .results import write_json_atomic
-from .table import shown_path
+from synclab.reports.report import RESULT, Row, collect, read_run, write_summary
+from synclab.kernel.results import write_json_atomic
+from synclab.reports.table import shown_path
 
-from .stats import other_side_to_tell
-from .verdict import EXIT_CODES, EXIT_HELP, Verdict, overall
+from synclab.reports.stats import other_side_to_tell
+from synclab.reports.verdict import EXIT_CODES, EXIT_HELP, Verdict, overall
 
 EXIT_FAILED = 2
 EPILOG = EXIT_HELP.replace("2 usage or configuration error", "2 usage error, or a job could not be replayed")
@@ -40,7 +40,7 @@ CONFIG = (".hydra", "config.yaml")
 OVERRIDES = (".hydra", "overrides.yaml")
 DEFAULT_OUT = Path("outputs") / "replay"
 CODE_PREFIX = "synclab."  # the only code an archived configuration may name
-RUN_PY = Path(__file__).resolve().parents[2] / "run.py"
+RUN_PY = Path(__file__).resolve().parents[3] / "run.py"
 _START_BOUND_S = 120.0  # Hydra's start-up and the run's imports, on a slow machine
 _REAP_BOUND_S = 10.0  # a killed process is gone long before this
 NAMES = ("origin", "replay")
@@ -255,8 +255,8 @@ def _fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .archive import ArchiveError
-    from .compare import NotRuns
+    from synclab.records.archive import ArchiveError
+    from synclab.reports.compare import NotRuns
 
     if args.repeats is not None and args.repeats < 1:
         return _fail(f"--repeats: must be >= 1, got {args.repeats}")

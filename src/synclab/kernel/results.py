@@ -19,12 +19,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
-from .outcome import DRIFT_OUTCOMES, classify, grade_table
-from .spec import ExperimentSpec
-from .stats import drift_stats
+from synclab.kernel.outcome import DRIFT_OUTCOMES, classify, grade_table
+from synclab.kernel.spec import ExperimentSpec
+from synclab.reports.stats import drift_stats
 
 if TYPE_CHECKING:  # the readers of result.json import this module without the code that starts workers
-    from .primitives import RawRepeat
+    from synclab.kernel.primitives import RawRepeat
 
 RESULT = "result.json"  # the file each run leaves: the schema below
 

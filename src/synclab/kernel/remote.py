@@ -1,6 +1,6 @@
 """Run an experiment in another interpreter and bring its results back.
 
-The child (``synclab.child``) imports only synclab's standard-library modules, found through
+The child (``synclab.kernel.child``) imports only synclab's standard-library modules, found through
 PYTHONPATH, so the other interpreter needs nothing installed. Every wait is bounded: the
 child is killed once it outlives what its repeats can take.
 """
@@ -14,11 +14,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
-from .results import ExperimentResult, RepeatResult
-from .runner import OnRepeat
-from .spec import ConfigError, ExperimentSpec
+from synclab.kernel.results import ExperimentResult, RepeatResult
+from synclab.kernel.runner import OnRepeat
+from synclab.kernel.spec import ConfigError, ExperimentSpec
 
-SOURCE_ROOT = str(Path(__file__).resolve().parent.parent)
+SOURCE_ROOT = str(Path(__file__).resolve().parents[2])
 _START_BOUND_S = 60.0  # interpreter start-up and imports, on a slow machine
 
 
@@ -37,7 +37,7 @@ def run_in_interpreter(
     # stderr goes to a file, not a pipe: a child that writes a lot there must never stall
     errors = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(
-        [python, "-m", "synclab.child"],
+        [python, "-m", "synclab.kernel.child"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=errors,

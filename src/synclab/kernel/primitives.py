@@ -18,9 +18,9 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .locks import CODE_SHAPE, make_async_lock, make_lock
-from .loops import build_loop
-from .spec import ExperimentSpec
+from synclab.kernel.locks import CODE_SHAPE, make_async_lock, make_lock
+from synclab.kernel.loops import build_loop
+from synclab.kernel.spec import ExperimentSpec
 
 # How long to wait for a stopped worker to go before killing it.
 _GRACE_S = 1.0

@@ -19,7 +19,7 @@ from hydra.types import HydraContext, TaskFunction
 from loguru import logger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from .filing import JobFiles, clear_attempt, file_job, is_complete
+from synclab.records.filing import JobFiles, clear_attempt, file_job, is_complete
 
 MULTIRUN = "multirun.yaml"
 
@@ -34,7 +34,7 @@ def sweep_dir_of(config: DictConfig) -> Path:
 
 def _plain(config: DictConfig) -> Any:
     """The experiment's part of a config, unresolved, without Hydra's own section."""
-    data = OmegaConf.to_container(config, resolve=False)
+    data = OmegaConf.to_container(config, resolve=False, enum_to_str=True)  # as multirun.yaml spells a choice
     assert isinstance(data, dict)
     data.pop("hydra", None)
     return data
@@ -70,8 +70,8 @@ def validate_jobs(
     """Compose every job of a batch (as Hydra's own check does) and apply synclab's checks too,
     so that a bad value in the tenth job stops the sweep before the first one starts. With
     ``keep``, up to KEEP_COMPOSED composed jobs are kept there for the launcher to reuse."""
-    from .config import to_spec
-    from .spec import ConfigError, validate
+    from synclab.app.config import to_spec
+    from synclab.kernel.spec import ConfigError, validate
 
     for overrides in batch:
         job = config_loader.load_sweep_config(master_config=master_config, sweep_overrides=list(overrides))
@@ -114,7 +114,7 @@ def keeping_sweep_record(config: Optional[DictConfig], resume: bool) -> Iterator
         yield
     finally:
         if record is not None and original is not None:
-            from .results import write_text_atomic
+            from synclab.kernel.results import write_text_atomic
 
             write_text_atomic(record, original)
 

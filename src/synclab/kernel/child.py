@@ -1,4 +1,4 @@
-"""Entry point that runs an experiment inside another interpreter: ``python -m synclab.child``.
+"""Entry point that runs an experiment inside another interpreter: ``python -m synclab.kernel.child``.
 
 Standard library only (it runs under Python 3.8 and newer without synclab's dependencies).
 Reads one ExperimentSpec as JSON on stdin; writes JSON lines on stdout: the interpreter's
@@ -11,9 +11,9 @@ from dataclasses import asdict
 
 
 def main() -> int:
-    from .env import capture
-    from .runner import run_experiment
-    from .spec import ConfigError, ExperimentSpec
+    from synclab.kernel.env import capture
+    from synclab.kernel.runner import run_experiment
+    from synclab.kernel.spec import ConfigError, ExperimentSpec
 
     out = sys.stdout
     values = json.load(sys.stdin)

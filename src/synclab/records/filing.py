@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Tuple
 
-from .env import PATCH
-from .results import RESULT, write_text_atomic
+from synclab.kernel.env import PATCH
+from synclab.kernel.results import RESULT, write_text_atomic
 
 INTERRUPTED = "interrupted.json"
 # What a job leaves in its directory, in the order it is filed: result.json last marks it complete.

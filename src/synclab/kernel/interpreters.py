@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
-from .spec import ConfigError
+from synclab.kernel.spec import ConfigError
 
 MIN_VERSION = (3, 8)  # the runner's oldest supported Python
 _PROBE = (
@@ -129,7 +129,7 @@ def add_arguments(parser: "object") -> None:
 
 
 def run(args: "object") -> int:
-    from .table import format_table
+    from synclab.reports.table import format_table
 
     found = discover()
     if getattr(args, "json", False):

@@ -14,17 +14,19 @@ from hydra.types import RunMode
 from loguru import logger
 from omegaconf import DictConfig
 
-from . import __version__, interrupt, progress
-from .config import describe_error, describe_override_error, to_spec
-from .corun import CoRun
-from .env import PATCH, capture, git_diff, interpreter_record, prefetch, source_dir
-from .filing import pack
-from .logs import ensure_console, job_log, setup_console
-from .results import RESULT, RepeatResult, write_bytes_atomic, write_json_atomic
-from .primitives import restore_default_start_method
-from .runner import run_experiment
-from .spec import ConfigError, ExperimentSpec, validate
-from .table import format_repeats, shown_path
+from synclab import __version__
+from synclab.app import interrupt
+from synclab.app import progress
+from synclab.app.config import describe_error, describe_override_error, to_spec
+from synclab.kernel.corun import CoRun
+from synclab.kernel.env import PATCH, capture, git_diff, interpreter_record, prefetch, source_dir
+from synclab.records.filing import pack
+from synclab.app.logs import ensure_console, job_log, setup_console
+from synclab.kernel.results import RESULT, RepeatResult, write_bytes_atomic, write_json_atomic
+from synclab.kernel.primitives import restore_default_start_method
+from synclab.kernel.runner import run_experiment
+from synclab.kernel.spec import ConfigError, ExperimentSpec, validate
+from synclab.reports.table import format_repeats, shown_path
 
 ENV = "env.json"
 LOG = "run.log"
@@ -53,7 +55,7 @@ def _job_env(spec: ExperimentSpec, env: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def _resolve_interpreter(request: str) -> str:
-    from .interpreters import resolve  # probes interpreters: only when python= is set
+    from synclab.kernel.interpreters import resolve  # probes interpreters: only when python= is set
 
     return resolve(request).path
 
@@ -94,7 +96,7 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
             _write_env(out, _job_env(spec, captured[0]))
             result = run_experiment(spec, on_repeat=on_repeat)
         else:
-            from .remote import run_in_interpreter
+            from synclab.kernel.remote import run_in_interpreter
 
             logger.info(f"running under {python}")
             on_env = lambda env: (captured.append(env), _write_env(out, _job_env(spec, env)))  # noqa: E731
@@ -109,7 +111,7 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
                            "they compete for cores and disturb what this job measures")
         write_json_atomic(out / RESULT, data)
         logger.info("outcomes: " + " ".join(f"{name}={count}" for name, count in data["summary"]["outcomes"].items()))
-    from .report import format_job
+    from synclab.reports.report import format_job
 
     print(format_repeats(result.runs), flush=True)
     print(format_job(data, path=out.name), end="", flush=True)
@@ -125,7 +127,7 @@ def _config_exit(message: str) -> "NoReturn":
 def _discard_refused_sweep() -> None:
     """A sweep refused before any job ran leaves no directory holding only its multirun.yaml;
     one refused at a later job gets its summary for the jobs that did finish."""
-    from . import callbacks
+    from synclab.app import callbacks
 
     running = callbacks.running
     sweep = None if running is None else running.sweep_dir

@@ -9,9 +9,9 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from .report import Report
-from .results import write_bytes_atomic
-from .stats import median
+from synclab.reports.report import Report
+from synclab.kernel.results import write_bytes_atomic
+from synclab.reports.stats import median
 
 OUTCOMES_PNG = "outcomes.png"
 DRIFT_PNG = "drift.png"

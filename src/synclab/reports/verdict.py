@@ -15,7 +15,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
-from .stats import (MAX_SUGGESTED_REPEATS, SUGGESTED_POWER, fisher_exact, repeats_to_tell_from_never,
+from synclab.reports.stats import (MAX_SUGGESTED_REPEATS, SUGGESTED_POWER, fisher_exact, repeats_to_tell_from_never,
                     tells_from_never)
 
 ALPHA = 0.05

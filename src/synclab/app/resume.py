@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from .filing import is_complete
+from synclab.records.filing import is_complete
 
 MULTIRUN = "multirun.yaml"
 EXIT_USAGE = 2
@@ -54,7 +54,7 @@ def job_dirs(record: "object", sweep: Path) -> Optional[List[Path]]:
     anything (the basic expansion, directories named by job number)."""
     from omegaconf import OmegaConf
 
-    from .callbacks import count_jobs
+    from synclab.app.callbacks import count_jobs
 
     subdir = OmegaConf.to_container(record, resolve=False)["hydra"]["sweep"]["subdir"]  # type: ignore[index]
     total = count_jobs(record)  # type: ignore[arg-type]
@@ -90,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
         if not _summary_outdated(sweep, jobs):
             print(f"synclab resume: every job of {args.sweep} has a complete result; nothing to do")
             return 0
-        from .callbacks import summarize_sweep  # jobs that ran on after the driver stopped (submitit, Slurm)
-        from .logs import setup_console
+        from synclab.app.callbacks import summarize_sweep  # jobs that ran on after the driver stopped (submitit, Slurm)
+        from synclab.app.logs import setup_console
 
         setup_console()
         summarize_sweep(sweep, table=False)
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     hydra = [str(item) for item in OmegaConf.select(record, "hydra.overrides.hydra") or [] if not str(item).startswith(_OWN)]
     argv = ["-m", *task, *hydra, f"hydra.sweep.dir={quote(str(sweep))}", "hydra.sweeper.resume=true"]
     print(f"synclab resume: {args.sweep}: rerunning the jobs without a complete result", flush=True)
-    from .app import launch
+    from synclab.app.job import launch
 
     launch(conf, argv)
     return 0

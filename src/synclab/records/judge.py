@@ -12,9 +12,9 @@ import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .outcome import GRADES, OUTCOMES, classify, grade_table
-from .results import RESULT, summarize
-from .spec import DIRECTIONS, ExperimentSpec
+from synclab.kernel.outcome import GRADES, OUTCOMES, classify, grade_table
+from synclab.kernel.results import RESULT, summarize
+from synclab.kernel.spec import DIRECTIONS, ExperimentSpec
 
 # Integers a result may hold: far beyond any balance or count synclab produces, small enough that
 # every statistic over them stays a finite float.

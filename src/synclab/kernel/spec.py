@@ -9,7 +9,7 @@ import multiprocessing
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional
 
-from .outcome import GRADES, OUTCOMES
+from synclab.kernel.outcome import GRADES, OUTCOMES
 
 # Primitives that run inside one process (a host process, so a stuck repeat can be killed),
 # sharing a module-global int, and those that share a multiprocessing.Value across processes.

@@ -15,7 +15,7 @@ from hydra.experimental.callback import Callback
 from loguru import logger
 from omegaconf import DictConfig, OmegaConf
 
-from . import progress
+from synclab.app import progress
 
 BASIC_LAUNCHER = "hydra._internal.core_plugins.basic_launcher.BasicLauncher"
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
@@ -64,7 +64,7 @@ class ReportCallback(Callback):
         global running
         running = self
         self.sweep_dir = Path(str(config.hydra.sweep.dir))
-        from . import interrupt
+        from synclab.app import interrupt
 
         interrupt.watch_sweep(Path(str(config.hydra.sweep.dir)))
         if OmegaConf.select(config, "hydra.launcher._target_") == BASIC_LAUNCHER:
@@ -93,13 +93,13 @@ class ReportCallback(Callback):
 
 def summarize_sweep(sweep_dir: Path, plots: bool = True, table: bool = True) -> List[Path]:
     """Read every job under sweep_dir once and write the summary files (and plots) there."""
-    from .report import collect, to_table, write_summary
+    from synclab.reports.report import collect, to_table, write_summary
 
     started = time.monotonic()
     report = collect(sweep_dir)
     written = write_summary(report, sweep_dir)
     if plots and report.rows:
-        from .plots import draw_all
+        from synclab.reports.plots import draw_all
 
         written += draw_all(report, sweep_dir)
     if table:

@@ -19,8 +19,8 @@ from typing import Iterator, Optional
 
 from loguru import logger
 
-from .filing import INTERRUPTED, unfinished
-from .results import write_json_atomic
+from synclab.records.filing import INTERRUPTED, unfinished
+from synclab.kernel.results import write_json_atomic
 
 _STATE: dict = {"pid": None, "signal": None, "sweep": None, "forking": False, "raised": False}
 _REDELIVER_S = 0.05
@@ -117,7 +117,7 @@ def guarding(job_dir: Path) -> Iterator[None]:
 
 
 def _stop(job_dir: Path) -> None:
-    from .primitives import stop_children
+    from synclab.kernel.primitives import stop_children
 
     stop_children()
     if job_dir.is_dir() and not (job_dir / "result.json").exists():
@@ -137,7 +137,7 @@ def conclude() -> int:
     for job_dir in left.values():
         if not (job_dir / INTERRUPTED).exists():
             mark(job_dir)
-    from .callbacks import summarize_sweep
+    from synclab.app.callbacks import summarize_sweep
 
     try:
         summarize_sweep(sweep, table=False)

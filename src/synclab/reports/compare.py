@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from .env import PACKAGES
-from .report import RESULT, Report, Row, collect, flatten, runtime_of, swept_keys
-from .table import format_table, number
-from .verdict import ALPHA, EXIT_CODES, EXIT_HELP, Counts, Decision, Verdict, decide, overall
+from synclab.kernel.env import PACKAGES
+from synclab.reports.report import RESULT, Report, Row, collect, flatten, runtime_of, swept_keys
+from synclab.reports.table import format_table, number
+from synclab.reports.verdict import ALPHA, EXIT_CODES, EXIT_HELP, Counts, Decision, Verdict, decide, overall
 
 ENV = "env.json"
 EXIT_USAGE = 2
@@ -179,7 +179,7 @@ def match(rows_a: Sequence[Row], rows_b: Sequence[Row]) -> Tuple[List[Tuple[Row,
 @contextlib.contextmanager
 def opened(path: str) -> Iterator[Path]:
     """A directory of runs as it is, or an archive verified and unpacked for the duration."""
-    from .archive import is_archive, unpacked
+    from synclab.records.archive import is_archive, unpacked
 
     if is_archive(path):
         with unpacked(Path(path)) as root:
@@ -325,7 +325,7 @@ def _fail(message: str) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .archive import ArchiveError
+    from synclab.records.archive import ArchiveError
 
     if not 0 < args.alpha < 1:
         return _fail(f"--alpha: must be between 0 and 1, got {args.alpha}")

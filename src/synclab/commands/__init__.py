@@ -1,0 +1,1 @@
+"""Commands: the ``synclab`` console script and its subcommands, thin over the layers below."""
