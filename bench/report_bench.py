@@ -20,7 +20,8 @@ from typing import List, Tuple
 
 from omegaconf import OmegaConf
 
-from synclab.app.callbacks import ReportCallback, summarize_sweep
+from synclab.app.callbacks import ReportCallback
+from synclab.reports.summary import summarize_sweep
 from synclab.reports.report import collect, to_csv
 
 Row = Tuple[str, float, str]

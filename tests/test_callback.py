@@ -12,6 +12,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from synclab.app import callbacks
+from synclab.commands import report as report_command
 from synclab.reports import report
 from synclab.app.callbacks import ReportCallback, count_jobs
 from synthetic import result
@@ -55,7 +56,7 @@ def test_a_real_multirun_ends_with_summary_and_plots(swept):
 
 def test_the_report_command_reproduces_the_callbacks_summary(swept, tmp_path, capsys):
     sweep_dir, _ = swept
-    assert report.run(_args(str(sweep_dir), out=str(tmp_path))) == 0
+    assert report_command.run(_args(str(sweep_dir), out=str(tmp_path))) == 0
     capsys.readouterr()
     assert (tmp_path / "summary.csv").read_text() == (sweep_dir / "summary.csv").read_text()
 
@@ -64,7 +65,7 @@ def _args(path: str, **kwargs: object):
     import argparse
 
     parser = argparse.ArgumentParser()
-    report.add_arguments(parser)
+    report_command.add_arguments(parser)
     argv = [path]
     for key, value in kwargs.items():
         argv += [f"--{key}", str(value)]

@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 from synclab.reports import report
 from synclab.app.config import describe_error

@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from synclab.reports.stats import Z95, baseline_key, drift_stats, lock_cost, median, wilson
+from synclab.kernel.outcome import drift_stats
+from synclab.reports.stats import Z95, baseline_key, lock_cost, median, wilson
 
 
 def test_z_is_the_two_sided_95_percent_quantile():

@@ -7,9 +7,8 @@ end: a job costs the same whatever the size of its sweep. With the basic launche
 the jobs of the sweep also get a progress bar.
 """
 
-import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 from hydra.experimental.callback import Callback
 from loguru import logger
@@ -79,6 +78,8 @@ class ReportCallback(Callback):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+        from synclab.reports.summary import summarize_sweep  # the readers: only once the sweep is over
+
         try:
             sweep_dir = Path(str(config.hydra.sweep.dir))
             written = summarize_sweep(sweep_dir, plots=self.plots, table=self.table)
@@ -89,20 +90,3 @@ class ReportCallback(Callback):
             )
             return
         logger.info(f"sweep summary: {', '.join(str(path) for path in written)}")
-
-
-def summarize_sweep(sweep_dir: Path, plots: bool = True, table: bool = True) -> List[Path]:
-    """Read every job under sweep_dir once and write the summary files (and plots) there."""
-    from synclab.reports.report import collect, to_table, write_summary
-
-    started = time.monotonic()
-    report = collect(sweep_dir)
-    written = write_summary(report, sweep_dir)
-    if plots and report.rows:
-        from synclab.reports.plots import draw_all
-
-        written += draw_all(report, sweep_dir)
-    if table:
-        print(to_table(report), end="", flush=True)
-    logger.debug(f"sweep summary of {len(report.rows)} jobs in {time.monotonic() - started:.2f} s")
-    return written

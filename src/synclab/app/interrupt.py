@@ -137,7 +137,7 @@ def conclude() -> int:
     for job_dir in left.values():
         if not (job_dir / INTERRUPTED).exists():
             mark(job_dir)
-    from synclab.app.callbacks import summarize_sweep
+    from synclab.reports.summary import summarize_sweep
 
     try:
         summarize_sweep(sweep, table=False)

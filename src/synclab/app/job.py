@@ -136,8 +136,10 @@ def _discard_refused_sweep() -> None:
     if {p.name for p in sweep.iterdir()} <= {"multirun.yaml"}:
         shutil.rmtree(sweep, ignore_errors=True)
     elif running.jobs_ended and any(sweep.glob(f"*/{RESULT}")):
+        from synclab.reports.summary import summarize_sweep
+
         try:
-            callbacks.summarize_sweep(sweep, plots=running.plots, table=False)
+            summarize_sweep(sweep, plots=running.plots, table=False)
         except Exception as error:  # the finished jobs are safe on disk; the summary can be redone
             logger.warning(f"sweep summary not written ({type(error).__name__}: {error})")
 

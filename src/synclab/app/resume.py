@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         if not _summary_outdated(sweep, jobs):
             print(f"synclab resume: every job of {args.sweep} has a complete result; nothing to do")
             return 0
-        from synclab.app.callbacks import summarize_sweep  # jobs that ran on after the driver stopped (submitit, Slurm)
+        from synclab.reports.summary import summarize_sweep  # jobs that ran on after the driver stopped (submitit, Slurm)
         from synclab.app.logs import setup_console
 
         setup_console()

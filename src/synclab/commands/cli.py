@@ -13,14 +13,23 @@ from synclab import __version__
 
 # subcommand -> (module under synclab, one-line help). Each module provides add_arguments(parser) and run(args) -> int.
 COMMANDS = {
-    "interpreters": ("kernel.interpreters", "list the Python interpreters an experiment can run under (python=...)"),
-    "report": ("reports.report", "summarize runs and sweeps on disk: one row per job; --check fails on forbidden or contradicted records"),
+    "interpreters": ("commands.interpreters", "list the Python interpreters an experiment can run under (python=...)"),
+    "report": ("commands.report", "summarize runs and sweeps on disk: one row per job; --check fails on forbidden or contradicted records"),
     "resume": ("app.resume", "finish an interrupted sweep in its own directory: rerun only the jobs without a result"),
     "archive": ("records.archive", "pack a run or sweep into one .tar.gz with a manifest (sha256 of every file, environment)"),
-    "verify": ("records.verify", "check an archive against its manifest, and every result in it against its own numbers"),
+    "verify": ("commands.verify", "check an archive against its manifest, and every result in it against its own numbers"),
     "replay": ("commands.replay", "re-run a run or sweep (or an archive) with its recorded configuration and compare"),
-    "compare": ("reports.compare", "compare two runs or sweeps (or archives), matching jobs by configuration"),
+    "compare": ("commands.compare", "compare two runs or sweeps (or archives), matching jobs by configuration"),
 }
+
+
+EXIT_USAGE = 2  # a usage or configuration error, for every subcommand
+
+
+def fail(command: str, message: str, code: int = EXIT_USAGE) -> int:
+    """One line on stderr, ``synclab COMMAND: message``, and the exit status to return."""
+    sys.stderr.write(f"synclab {command}: {message}\n")
+    return code
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -14,7 +14,6 @@ each is earned), 2 could not replay.
 import argparse
 import datetime
 import hashlib
-import json
 import os
 import signal
 import subprocess

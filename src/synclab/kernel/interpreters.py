@@ -122,23 +122,3 @@ def resolve(request: str) -> Interpreter:
     if not found.supported:
         raise ConfigError(f"python: {found.path} is Python {found.version}; synclab's runner needs 3.8 or newer")
     return found
-
-
-def add_arguments(parser: "object") -> None:
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")  # type: ignore[attr-defined]
-
-
-def run(args: "object") -> int:
-    from synclab.reports.table import format_table
-
-    found = discover()
-    if getattr(args, "json", False):
-        print(json.dumps([i.to_dict() for i in found], indent=2))
-        return 0
-    rows = [
-        (i.version, i.implementation, "yes" if i.free_threaded else "no", "yes" if i.gil_enabled else "no",
-         "yes" if i.supported else "no (< 3.8)", i.path)
-        for i in found
-    ]
-    print(format_table(("version", "implementation", "free-threaded", "GIL", "usable", "path"), rows))
-    return 0

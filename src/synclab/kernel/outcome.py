@@ -9,7 +9,9 @@ each later question only makes sense once the earlier ones are answered:
 - ``consistent``: all work landed, and the balance is exactly what it must be.
 """
 
-from typing import Mapping, Optional
+import math
+from dataclasses import dataclass
+from typing import Mapping, Optional, Sequence
 
 OUTCOMES = ("consistent", "lost_updates", "not_shared", "incomplete", "timeout")
 
@@ -55,3 +57,24 @@ def grade_table(lock: str, overrides: Optional[Mapping[str, str]] = None) -> "di
     grades = default_grades(lock)
     grades.update(overrides or {})
     return grades
+
+
+@dataclass(frozen=True)
+class DriftStats:
+    """Spread of drift (after - expected) over the repeats whose balance means something."""
+
+    count: int
+    mean: Optional[float]
+    stdev: Optional[float]  # sample standard deviation; needs two repeats
+    min: Optional[int]
+    max: Optional[int]
+
+
+def drift_stats(drifts: Sequence[int]) -> DriftStats:
+    if not drifts:
+        return DriftStats(0, None, None, None, None)
+    count = len(drifts)
+    mean = math.fsum(drifts) / count
+    # the sample standard deviation, in floats: statistics.stdev's exact fractions cost 30x more
+    stdev = math.sqrt(math.fsum((d - mean) ** 2 for d in drifts) / (count - 1)) if count > 1 else None
+    return DriftStats(count, mean, stdev, min(drifts), max(drifts))

@@ -19,9 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence
 
-from synclab.kernel.outcome import DRIFT_OUTCOMES, classify, grade_table
+from synclab.kernel.outcome import DRIFT_OUTCOMES, classify, drift_stats, grade_table
 from synclab.kernel.spec import ExperimentSpec
-from synclab.reports.stats import drift_stats
 
 if TYPE_CHECKING:  # the readers of result.json import this module without the code that starts workers
     from synclab.kernel.primitives import RawRepeat

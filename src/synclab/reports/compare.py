@@ -7,11 +7,9 @@ throughput are shown side by side but do not decide: they move with the machine'
 difference of environment that could explain a change is listed (never hostname, load or paths).
 """
 
-import argparse
 import contextlib
 import json
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
@@ -19,11 +17,9 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 from synclab.kernel.env import PACKAGES
 from synclab.reports.report import RESULT, Report, Row, collect, flatten, runtime_of, swept_keys
 from synclab.reports.table import format_table, number
-from synclab.reports.verdict import ALPHA, EXIT_CODES, EXIT_HELP, Counts, Decision, Verdict, decide, overall
+from synclab.reports.verdict import ALPHA, Counts, Decision, Verdict, decide, overall
 
 ENV = "env.json"
-EXIT_USAGE = 2
-EPILOG = EXIT_HELP
 # Config keys that do not make two jobs different experiments.
 UNMATCHED_KEYS = ("repeats", "experiment")
 # env.json fields that can change what an experiment measures; packages.* are compared too.
@@ -292,9 +288,6 @@ def format_sweep(comparisons: Sequence[Comparison], names: Tuple[str, str] = ("A
     return "\n".join(parts) + "\n"
 
 
-# ---------------------------------------------------------------- the command
-
-
 def compare_trees(root_a: Path, root_b: Path, label_a: str, label_b: str,
                   alpha: float = ALPHA) -> Tuple[List[Comparison], List[Tuple[str, str]], Report, Report]:
     report_a, report_b = collect(root_a), collect(root_b)
@@ -309,37 +302,3 @@ def compare_trees(root_a: Path, root_b: Path, label_a: str, label_b: str,
     unmatched += [(f"A {s.path}", f"skipped: {s.reason}") for s in report_a.skipped]
     unmatched += [(f"B {s.path}", f"skipped: {s.reason}") for s in report_b.skipped]
     return comparisons, unmatched, report_a, report_b
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("a", metavar="A", help="a run, a sweep, or a synclab archive")
-    parser.add_argument("b", metavar="B", help="another one")
-    parser.add_argument("--alpha", type=float, default=ALPHA,
-                        help=f"significance level of the exact test on each outcome's rate (default {ALPHA}; "
-                             "divided by the number of outcomes when more than two are seen)")
-
-
-def _fail(message: str) -> int:
-    sys.stderr.write(f"synclab compare: {message}\n")
-    return EXIT_USAGE
-
-
-def run(args: argparse.Namespace) -> int:
-    from synclab.records.archive import ArchiveError
-
-    if not 0 < args.alpha < 1:
-        return _fail(f"--alpha: must be between 0 and 1, got {args.alpha}")
-    try:
-        with opened(args.a) as root_a, opened(args.b) as root_b:
-            comparisons, unmatched, report_a, report_b = compare_trees(root_a, root_b, args.a, args.b, args.alpha)
-    except (ArchiveError, NotRuns) as error:
-        return _fail(str(error))
-    for name, report in (("A", report_a), ("B", report_b)):
-        if not report.rows:
-            return _fail(f"{name}: no synclab runs found (no usable {RESULT} anywhere below it)")
-    if len(comparisons) == 1 and not unmatched and len(report_a.rows) == len(report_b.rows) == 1:
-        sys.stdout.write(format_pair(comparisons[0]))
-    else:
-        sys.stdout.write(format_sweep(comparisons, unmatched=unmatched))
-    return EXIT_CODES[overall([c.verdict for c in comparisons], len(unmatched))]
-

@@ -8,22 +8,20 @@ also has .hydra/overrides.yaml read), and only directories that are not runs are
 ten thousand runs take about a second. Nothing here imports the runner or Hydra.
 """
 
-import argparse
 import csv
 import io
 import json
 import math
 import os
 import re
-import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from synclab.records.judge import Unusable, judge_result
-from synclab.kernel.outcome import DRIFT_OUTCOMES, OUTCOMES
+from synclab.kernel.outcome import DRIFT_OUTCOMES, OUTCOMES, DriftStats, drift_stats
 from synclab.kernel.results import RESULT, SCHEMA_VERSIONS, write_text_atomic
-from synclab.reports.stats import (BASELINE_IGNORED, DriftStats, baseline_key, drift_stats, geometric_mean, never_seen_bound,
+from synclab.reports.stats import (BASELINE_IGNORED, baseline_key, geometric_mean, never_seen_bound,
                     ratio_of_rates, wilson)
 from synclab.reports.table import format_table, number
 
@@ -32,8 +30,6 @@ OVERRIDES = (".hydra", "overrides.yaml")
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
 FORMATS = ("table", "csv", "md", "json")
-EXIT_FORBIDDEN = 1
-EXIT_USAGE = 2
 
 
 @dataclass(frozen=True)
@@ -674,80 +670,3 @@ def write_summary(report: Report, out: "str | os.PathLike[str]") -> List[Path]:
         write_text_atomic(out / name, text)
         written.append(out / name)
     return written
-
-
-# ---------------------------------------------------------------- the command
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", metavar="PATH", help="a run, a sweep, any directory tree of them, or a synclab archive")
-    parser.add_argument("--format", choices=FORMATS, default="table", help="what to print (default: table)")
-    parser.add_argument("--out", metavar="DIR", help="also write summary.csv, summary.md and plots into DIR")
-    parser.add_argument("--no-plots", action="store_true", help="with --out, write the summaries only")
-    parser.add_argument("--check", action="store_true", help=f"exit {EXIT_FORBIDDEN} when any forbidden outcome appears, any stored result contradicts "
-                             "its own numbers, or any run cannot be read")
-
-
-def _fail(message: str) -> int:
-    sys.stderr.write(f"synclab report: {message}\n")
-    return EXIT_USAGE
-
-
-def run(args: argparse.Namespace) -> int:
-    path = args.path
-    if not os.path.exists(path):
-        return _fail(f"{path}: no such file or directory")
-    if os.path.isfile(path) and os.path.basename(path) != RESULT:
-        from synclab.records.archive import ArchiveError, is_archive, unpacked  # an archive is verified, then unpacked
-
-        if not is_archive(path):
-            return _fail(f"{path}: not a directory of runs, a {RESULT} nor a synclab archive")
-        try:
-            with unpacked(Path(path)) as root:
-                return run(argparse.Namespace(**{**vars(args), "path": str(root)}))
-        except ArchiveError as error:
-            return _fail(str(error))
-    if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
-        return _fail(f"--out: {args.out} exists and is not a directory")
-    report = collect(path)
-    if not report.rows and not report.skipped:
-        return _fail(f"{path}: no synclab runs found (no {RESULT} anywhere below it)")
-    try:
-        sys.stdout.write(render(report, args.format))
-        sys.stdout.flush()
-    except BrokenPipeError:  # `synclab report ... | head`: the reader has had enough
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
-    if args.format == "csv" and report.skipped:
-        for s in report.skipped:
-            sys.stderr.write(f"skipped {s.path}: {s.reason}\n")
-    if args.out is not None:
-        try:
-            out = Path(args.out)
-            out.mkdir(parents=True, exist_ok=True)
-            write_summary(report, out)
-            if not args.no_plots:
-                from synclab.reports.plots import draw_all
-
-                draw_all(report, out)
-        except OSError as error:
-            return _fail(f"--out: cannot write into {args.out}: {error.strerror or error}")
-    if args.check:
-        return _check(report)
-    return 0
-
-
-def _check(report: Report) -> int:
-    """--check: fail on a forbidden outcome, on a record its own numbers contradict, and on runs
-    that could not be read: none of them can be vouched for. Each failure is one line."""
-    failures = []
-    if report.forbidden_rows:
-        names = sorted({o for row in report.forbidden_rows for o in row.forbidden}, key=_outcome_order)
-        failures.append(f"forbidden outcomes ({', '.join(names)}) in {len(report.forbidden_rows)} job(s)")
-    if report.inconsistent_rows:
-        failures.append(f"{len(report.inconsistent_rows)} job(s) hold a record their own numbers contradict "
-                        f"({_jobs(report.inconsistent_rows)}; see inconsistent)")
-    if report.skipped:
-        failures.append(f"{len(report.skipped)} run(s) could not be read (see skipped); cannot vouch for them")
-    for failure in failures:
-        sys.stderr.write(f"synclab report: {failure}\n")
-    return EXIT_FORBIDDEN if failures else 0

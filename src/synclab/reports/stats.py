@@ -36,27 +36,6 @@ def wilson(successes: int, trials: int, z: float = Z95) -> Optional[Tuple[float,
     return low, high
 
 
-@dataclass(frozen=True)
-class DriftStats:
-    """Spread of drift (after - expected) over the repeats whose balance means something."""
-
-    count: int
-    mean: Optional[float]
-    stdev: Optional[float]  # sample standard deviation; needs two repeats
-    min: Optional[int]
-    max: Optional[int]
-
-
-def drift_stats(drifts: Sequence[int]) -> DriftStats:
-    if not drifts:
-        return DriftStats(0, None, None, None, None)
-    count = len(drifts)
-    mean = math.fsum(drifts) / count
-    # the sample standard deviation, in floats: statistics.stdev's exact fractions cost 30x more
-    stdev = math.sqrt(math.fsum((d - mean) ** 2 for d in drifts) / (count - 1)) if count > 1 else None
-    return DriftStats(count, mean, stdev, min(drifts), max(drifts))
-
-
 def median(values: Iterable[Optional[float]]) -> Optional[float]:
     """Median of the values that exist; None when none does."""
     present = sorted(v for v in values if v is not None)

@@ -1,0 +1,40 @@
+"""``synclab compare A B``: whether two runs, sweeps or archives gave the same answer."""
+
+import argparse
+import sys
+
+from synclab.commands.cli import fail
+from synclab.kernel.results import RESULT
+from synclab.reports.compare import NotRuns, compare_trees, format_pair, format_sweep, opened
+from synclab.reports.verdict import ALPHA, EXIT_CODES, EXIT_HELP, overall
+
+EPILOG = EXIT_HELP
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("a", metavar="A", help="a run, a sweep, or a synclab archive")
+    parser.add_argument("b", metavar="B", help="another one")
+    parser.add_argument("--alpha", type=float, default=ALPHA,
+                        help=f"significance level of the exact test on each outcome's rate (default {ALPHA}; "
+                             "divided by the number of outcomes when more than two are seen)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from synclab.records.archive import ArchiveError
+
+    if not 0 < args.alpha < 1:
+        return fail("compare", f"--alpha: must be between 0 and 1, got {args.alpha}")
+    try:
+        with opened(args.a) as root_a, opened(args.b) as root_b:
+            comparisons, unmatched, report_a, report_b = compare_trees(root_a, root_b, args.a, args.b, args.alpha)
+    except (ArchiveError, NotRuns) as error:
+        return fail("compare", str(error))
+    for name, report in (("A", report_a), ("B", report_b)):
+        if not report.rows:
+            return fail("compare", f"{name}: no synclab runs found (no usable {RESULT} anywhere below it)")
+    if len(comparisons) == 1 and not unmatched and len(report_a.rows) == len(report_b.rows) == 1:
+        sys.stdout.write(format_pair(comparisons[0]))
+    else:
+        sys.stdout.write(format_sweep(comparisons, unmatched=unmatched))
+    return EXIT_CODES[overall([c.verdict for c in comparisons], len(unmatched))]
+
