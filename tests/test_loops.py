@@ -10,10 +10,10 @@ from typing import Any, Dict, List
 
 import pytest
 
-from synclab.kernel.locks import CODE_SHAPE, SimpleLock, make_lock
-from synclab.kernel.loops import CODE_SHAPES, SHAPES, TARGETS, build_loop, loop_source, statement
+from synclab.kernel.locks import LOCK_STYLE, SimpleLock, make_lock
+from synclab.kernel.loops import LOCK_STYLES, INCREMENTS, TARGETS, build_loop, loop_source, statement
 
-COMBINATIONS = list(itertools.product(TARGETS, SHAPES, CODE_SHAPES, (False, True), (False, True)))
+COMBINATIONS = list(itertools.product(TARGETS, INCREMENTS, LOCK_STYLES, (False, True), (False, True)))
 
 
 class CountingLock:
@@ -47,11 +47,11 @@ def _for_body(source: str) -> List[ast.stmt]:
     return loops[0].body
 
 
-@pytest.mark.parametrize("target, shape, code_shape, call_per_op, sleep", COMBINATIONS)
+@pytest.mark.parametrize("target, increment, lock_style, call_per_op, sleep", COMBINATIONS)
 def test_loop_source_has_no_branch_lookup_or_logging(
-    target: str, shape: str, code_shape: str, call_per_op: bool, sleep: bool
+    target: str, increment: str, lock_style: str, call_per_op: bool, sleep: bool
 ) -> None:
-    source = loop_source(target, shape, code_shape, call_per_op, sleep)
+    source = loop_source(target, increment, lock_style, call_per_op, sleep)
     tree = ast.parse(source)
     assert not any(isinstance(node, (ast.If, ast.IfExp, ast.Try, ast.Subscript)) for node in ast.walk(tree))
     names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
@@ -64,10 +64,10 @@ def test_loop_source_has_no_branch_lookup_or_logging(
         assert "sleep" not in source
 
 
-@pytest.mark.parametrize("target, shape", list(itertools.product(TARGETS, SHAPES)))
-def test_the_statement_inside_the_loop(target: str, shape: str) -> None:
-    source = loop_source(target, shape, "none", False, False)
-    assert [ast.unparse(s) for s in _for_body(source)] == [statement(target, shape)]
+@pytest.mark.parametrize("target, increment", list(itertools.product(TARGETS, INCREMENTS)))
+def test_the_statement_inside_the_loop(target: str, increment: str) -> None:
+    source = loop_source(target, increment, "none", False, False)
+    assert [ast.unparse(s) for s in _for_body(source)] == [statement(target, increment)]
 
 
 def test_statements_are_the_notebook_shapes() -> None:
@@ -90,26 +90,26 @@ def test_lock_code_shapes() -> None:
     assert "lock" not in loop_source("global", "inplace", "none", True, False)
 
 
-def _run(target: str, shape: str, code_shape: str, call_per_op: bool, lock: Any, n: int, amount: int) -> int:
+def _run(target: str, increment: str, lock_style: str, call_per_op: bool, lock: Any, n: int, amount: int) -> int:
     namespace: Dict[str, Any] = {"lock": lock}
     if target == "global":
         namespace["balance"] = 1000
     else:
         namespace["shared"] = SimpleNamespace(value=1000)
-    loop = build_loop(target, shape, code_shape, call_per_op, 0.0, namespace)
+    loop = build_loop(target, increment, lock_style, call_per_op, 0.0, namespace)
     loop(n, amount)
     return namespace["balance"] if target == "global" else namespace["shared"].value
 
 
-@pytest.mark.parametrize("target, shape, code_shape, call_per_op", list(itertools.product(TARGETS, SHAPES, CODE_SHAPES, (False, True))))
+@pytest.mark.parametrize("target, increment, lock_style, call_per_op", list(itertools.product(TARGETS, INCREMENTS, LOCK_STYLES, (False, True))))
 def test_built_loop_applies_every_operation_and_takes_the_lock_as_designed(
-    target: str, shape: str, code_shape: str, call_per_op: bool
+    target: str, increment: str, lock_style: str, call_per_op: bool
 ) -> None:
     counting = CountingLock()
-    lock: Any = None if code_shape == "none" else SimpleLock(counting) if code_shape == "decorator" else counting
-    assert _run(target, shape, code_shape, call_per_op, lock, 50, 3) == 1000 + 150
-    assert _run(target, shape, code_shape, call_per_op, lock, 20, -7) == 1000 - 140
-    per_loop = {"none": 0, "local_sum": 1}.get(code_shape, None)
+    lock: Any = None if lock_style == "none" else SimpleLock(counting) if lock_style == "decorator" else counting
+    assert _run(target, increment, lock_style, call_per_op, lock, 50, 3) == 1000 + 150
+    assert _run(target, increment, lock_style, call_per_op, lock, 20, -7) == 1000 - 140
+    per_loop = {"none": 0, "local_sum": 1}.get(lock_style, None)
     expected_takes = 2 * per_loop if per_loop is not None else 70
     assert counting.acquired == counting.released == expected_takes
 
@@ -124,7 +124,7 @@ def test_a_sleeping_loop_still_counts() -> None:
 def test_threads_given_one_namespace_share_its_balance() -> None:
     lock, _ = make_lock("explicit")
     namespace: Dict[str, Any] = {"balance": 0, "lock": lock}
-    loop = build_loop("global", "inplace", CODE_SHAPE["explicit"], False, 0.0, namespace)
+    loop = build_loop("global", "inplace", LOCK_STYLE["explicit"], False, 0.0, namespace)
     threads = [threading.Thread(target=loop, args=(2000, 1)) for _ in range(4)]
     for thread in threads:
         thread.start()
@@ -134,12 +134,12 @@ def test_threads_given_one_namespace_share_its_balance() -> None:
     assert namespace["balance"] == 8000
 
 
-def _async_balance(code_shape: str, lock_factory: Any, tasks: int, n: int) -> int:
+def _async_balance(lock_style: str, lock_factory: Any, tasks: int, n: int) -> int:
     namespace: Dict[str, Any] = {"balance": 0}
 
     async def main() -> None:
         namespace["lock"] = lock_factory()
-        loop = build_loop("global", "read_call_write", code_shape, False, 0.0, namespace, True)
+        loop = build_loop("global", "read_call_write", lock_style, False, 0.0, namespace, True)
         await asyncio.gather(*(loop(n, 1) for _ in range(tasks)))
 
     asyncio.run(main())

@@ -63,11 +63,11 @@ def test_reachable_range_spans_all_withdrawals_to_all_deposits() -> None:
 
 
 def test_default_shape_follows_the_primitive_and_increment_overrides_it() -> None:
-    assert spec(primitive="thread").shape == "inplace"
-    assert spec(primitive="process").shape == "read_modify_write"
-    assert spec(primitive="pool").shape == "read_modify_write"
-    assert spec(primitive="asyncio").shape == "read_call_write"
-    assert spec(primitive="thread", increment="read_call_write").shape == "read_call_write"
+    assert spec(primitive="thread").increment_used == "inplace"
+    assert spec(primitive="process").increment_used == "read_modify_write"
+    assert spec(primitive="pool").increment_used == "read_modify_write"
+    assert spec(primitive="asyncio").increment_used == "read_call_write"
+    assert spec(primitive="thread", increment="read_call_write").increment_used == "read_call_write"
 
 
 def test_spec_is_frozen_plain_data() -> None:

@@ -1,4 +1,4 @@
-"""Lock objects for each lock style, made to match the primitive, and the code shape each uses.
+"""Lock objects for each lock style, made to match the primitive, and the code style each is taken with.
 
 Locks are created inside a run, never at import time: a module-level threading.Lock
 cannot be pickled, and a module-level multiprocessing lock would be shared by accident.
@@ -9,7 +9,7 @@ from contextlib import ContextDecorator
 from typing import Any, Callable, Optional, Tuple
 
 # lock style -> how the loop uses it (see loops.py)
-CODE_SHAPE = {
+LOCK_STYLE = {
     "none": "none",
     "explicit": "explicit",
     "decorator": "decorator",

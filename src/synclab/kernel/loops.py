@@ -7,12 +7,12 @@ counter. Counting and timing happen around the loop, never inside it.
 Where the balance lives (``target``):
 - ``global``: ``balance``, a module global of the loop's namespace (threads, asyncio tasks);
 - ``value``: ``shared.value``, a multiprocessing.Value (processes, pools).
-Increment shapes (the statement that updates it):
+Increments (the statement that updates it):
 - ``inplace``: ``balance += amount`` (the notebook's thread example);
 - ``read_modify_write``: ``balance = balance + amount`` (the notebook's processes);
 - ``read_call_write``: ``balance = balance + pass_through(amount)``: a call between the read
   and the write, where an interpreter may switch threads (an ``await`` for asyncio).
-Lock code shapes: ``none``, ``explicit`` (acquire/release), ``context`` (``with``),
+Lock styles: ``none``, ``explicit`` (acquire/release), ``context`` (``with``),
 ``decorator`` (a ContextDecorator around an update function), ``local_sum`` (no lock per
 operation: a private sum, added to the balance once at the end under the lock).
 ``call_per_op`` wraps the update in a function called once per operation, as the notebook's
@@ -24,15 +24,15 @@ import types
 from typing import Any, Callable, Dict, List
 
 TARGETS = {"global": "balance", "value": "shared.value"}
-SHAPES = ("inplace", "read_modify_write", "read_call_write")
-CODE_SHAPES = ("none", "explicit", "context", "decorator", "local_sum")
+INCREMENTS = ("inplace", "read_modify_write", "read_call_write")
+LOCK_STYLES = ("none", "explicit", "context", "decorator", "local_sum")
 
 
-def statement(target: str, shape: str, is_async: bool = False) -> str:
+def statement(target: str, increment: str, is_async: bool = False) -> str:
     name = TARGETS[target]
-    if shape == "inplace":
+    if increment == "inplace":
         return f"{name} += amount"
-    if shape == "read_modify_write":
+    if increment == "read_modify_write":
         return f"{name} = {name} + amount"
     call = "await pass_through(amount)" if is_async else "pass_through(amount)"
     return f"{name} = {name} + {call}"
@@ -42,37 +42,37 @@ def _indent(lines: List[str], depth: int = 1) -> List[str]:
     return ["    " * depth + line for line in lines]
 
 
-def _locked(body: List[str], code_shape: str, is_async: bool) -> List[str]:
+def _locked(body: List[str], lock_style: str, is_async: bool) -> List[str]:
     """``body`` with the lock taken around it (the decorator lock wraps a function instead)."""
-    if code_shape == "explicit":
+    if lock_style == "explicit":
         return ["await lock.acquire()" if is_async else "lock.acquire()"] + body + ["lock.release()"]
-    if code_shape == "context":
+    if lock_style == "context":
         return ["async with lock:" if is_async else "with lock:"] + _indent(body)
     return body
 
 
 def loop_source(
-    target: str, shape: str, code_shape: str, call_per_op: bool, sleep: bool, is_async: bool = False
+    target: str, increment: str, lock_style: str, call_per_op: bool, sleep: bool, is_async: bool = False
 ) -> str:
     """Source of ``loop(n, amount)`` (and of ``update``/``op`` when an operation is a call)."""
     define = "async def" if is_async else "def"
     declare = ["global balance"] if target == "global" else []
     lines: List[str] = []
-    if code_shape == "local_sum":
+    if lock_style == "local_sum":
         body = ["local += amount"]
         final = _locked([f"{TARGETS[target]} = {TARGETS[target]} + local"], "explicit", is_async)
         pre_loop = ["local = 0"]
     else:
-        update = [statement(target, shape, is_async)]
+        update = [statement(target, increment, is_async)]
         final, pre_loop = [], []
-        if call_per_op or code_shape == "decorator":
-            inner = update if code_shape == "decorator" else _locked(update, code_shape, is_async)
+        if call_per_op or lock_style == "decorator":
+            inner = update if lock_style == "decorator" else _locked(update, lock_style, is_async)
             lines += [f"{define} update(amount):"] + _indent(declare + inner)
-            lines += ["op = lock(update)" if code_shape == "decorator" else "op = update", ""]
+            lines += ["op = lock(update)" if lock_style == "decorator" else "op = update", ""]
             body = ["await op(amount)" if is_async else "op(amount)"]
             declare = []
         else:
-            body = _locked(update, code_shape, is_async)
+            body = _locked(update, lock_style, is_async)
     if sleep:
         body = ["await async_sleep(pause)" if is_async else "sleep(pause)"] + body
     lines += [f"{define} loop(n, amount):"] + _indent(declare + pre_loop + ["for _ in range(n):"])
@@ -97,8 +97,8 @@ async def _async_pass_through(amount: int) -> int:
 
 def build_loop(
     target: str,
-    shape: str,
-    code_shape: str,
+    increment: str,
+    lock_style: str,
     call_per_op: bool,
     pause: float,
     namespace: Dict[str, Any],
@@ -115,6 +115,6 @@ def build_loop(
         import asyncio
 
         namespace.update(async_sleep=asyncio.sleep, pass_through=_async_pass_through)
-    source = loop_source(target, shape, code_shape, call_per_op, pause > 0, is_async)
-    exec(compile(source, f"<synclab loop {target}/{shape}/{code_shape}>", "exec"), namespace)
+    source = loop_source(target, increment, lock_style, call_per_op, pause > 0, is_async)
+    exec(compile(source, f"<synclab loop {target}/{increment}/{lock_style}>", "exec"), namespace)
     return namespace["loop"]

@@ -75,6 +75,6 @@ def drift_stats(drifts: Sequence[int]) -> DriftStats:
         return DriftStats(0, None, None, None, None)
     count = len(drifts)
     mean = math.fsum(drifts) / count
-    # the sample standard deviation, in floats: statistics.stdev's exact fractions cost 30x more
+    # the sample standard deviation in floats: statistics.stdev's exact fractions are far slower over many jobs
     stdev = math.sqrt(math.fsum((d - mean) ** 2 for d in drifts) / (count - 1)) if count > 1 else None
     return DriftStats(count, mean, stdev, min(drifts), max(drifts))

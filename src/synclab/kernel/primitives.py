@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from synclab.kernel.locks import CODE_SHAPE, make_async_lock, make_lock
+from synclab.kernel.locks import LOCK_STYLE, make_async_lock, make_lock
 from synclab.kernel.loops import build_loop
 from synclab.kernel.spec import ExperimentSpec
 
@@ -100,7 +100,7 @@ Report = Tuple[int, int, int, int, int, Optional[float]]  # before, after, repor
 def _threads_in_host(spec: ExperimentSpec) -> Report:
     lock, _ = make_lock(spec.lock)
     namespace: Dict[str, Any] = {"balance": spec.initial, "lock": lock}
-    loop = build_loop("global", spec.shape, CODE_SHAPE[spec.lock], False, spec.sleep, namespace)
+    loop = build_loop("global", spec.increment_used, LOCK_STYLE[spec.lock], False, spec.sleep, namespace)
     barrier = threading.Barrier(spec.workers)
     counts = [0] * spec.workers
     stamps: List[Span] = [(0.0, 0.0)] * spec.workers
@@ -137,7 +137,7 @@ def _asyncio_in_host(spec: ExperimentSpec) -> Report:
 
     async def main() -> None:
         namespace["lock"] = make_async_lock(spec.lock)
-        loop = build_loop("global", spec.shape, CODE_SHAPE[spec.lock], False, spec.sleep, namespace, True)
+        loop = build_loop("global", spec.increment_used, LOCK_STYLE[spec.lock], False, spec.sleep, namespace, True)
         go = asyncio.Event()
         arrived = [0]
 
@@ -196,7 +196,7 @@ def run_in_host(spec: ExperimentSpec) -> RawRepeat:
 
 def _value_loop(spec: ExperimentSpec, shared: Any, lock: Any, call_per_op: bool) -> Callable[[int, int], Any]:
     namespace = {"shared": shared, "lock": lock}
-    return build_loop("value", spec.shape, CODE_SHAPE[spec.lock], call_per_op, spec.sleep, namespace)
+    return build_loop("value", spec.increment_used, LOCK_STYLE[spec.lock], call_per_op, spec.sleep, namespace)
 
 
 def _process_worker(

@@ -9,6 +9,7 @@ import multiprocessing
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional
 
+from synclab.kernel.loops import INCREMENTS
 from synclab.kernel.outcome import GRADES, OUTCOMES
 
 # Primitives that run inside one process (a host process, so a stuck repeat can be killed),
@@ -17,7 +18,6 @@ IN_PROCESS = ("thread", "thread_pool", "asyncio")
 CROSS_PROCESS = ("process", "pool", "process_pool")
 PRIMITIVES = IN_PROCESS + CROSS_PROCESS
 LOCKS = ("none", "explicit", "decorator", "context", "rlock", "semaphore", "value_lock", "manager", "local_sum")
-INCREMENTS = ("inplace", "read_modify_write", "read_call_write")
 _THREAD_LOCKS = ("none", "explicit", "decorator", "context", "rlock", "semaphore", "local_sum")
 # Which lock styles make sense for which primitive.
 LOCK_SUPPORT = {
@@ -28,7 +28,7 @@ LOCK_SUPPORT = {
     "pool": LOCKS,
     "process_pool": LOCKS,
 }
-# The increment each primitive uses when none is given: the notebook's shape for it.
+# The increment each primitive uses when none is given: the notebook's increment for it.
 DEFAULT_INCREMENT = {
     "thread": "inplace",
     "thread_pool": "inplace",
@@ -70,12 +70,12 @@ class ExperimentSpec:
     sharing: str = "passed"
     # outcome -> grade overrides; the defaults follow from the lock (outcome.default_grades)
     grades: Optional[Dict[str, str]] = None
-    increment: Optional[str] = None  # None: the primitive's notebook shape (DEFAULT_INCREMENT)
+    increment: Optional[str] = None  # None: the primitive's notebook increment (DEFAULT_INCREMENT)
     switch_interval: Optional[float] = None  # sys.setswitchinterval in every process that runs the loop
     python: Optional[str] = None  # another interpreter (version or path); None: this one
 
     @property
-    def shape(self) -> str:
+    def increment_used(self) -> str:
         return self.increment or DEFAULT_INCREMENT[self.primitive]
 
     @property
