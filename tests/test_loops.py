@@ -11,7 +11,8 @@ from typing import Any, Dict, List
 import pytest
 
 from synclab.kernel.locks import LOCK_STYLE, SimpleLock, make_lock
-from synclab.kernel.loops import LOCK_STYLES, INCREMENTS, TARGETS, build_loop, loop_source, statement
+from synclab.kernel.loops import LOCK_STYLES, TARGETS, build_loop, loop_source, statement
+from synclab.kernel.spec import INCREMENTS
 
 COMBINATIONS = list(itertools.product(TARGETS, INCREMENTS, LOCK_STYLES, (False, True), (False, True)))
 

@@ -24,7 +24,6 @@ import types
 from typing import Any, Callable, Dict, List
 
 TARGETS = {"global": "balance", "value": "shared.value"}
-INCREMENTS = ("inplace", "read_modify_write", "read_call_write")
 LOCK_STYLES = ("none", "explicit", "context", "decorator", "local_sum")
 
 

@@ -9,7 +9,6 @@ import multiprocessing
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional
 
-from synclab.kernel.loops import INCREMENTS
 from synclab.kernel.outcome import GRADES, OUTCOMES
 
 # Primitives that run inside one process (a host process, so a stuck repeat can be killed),
@@ -28,6 +27,7 @@ LOCK_SUPPORT = {
     "pool": LOCKS,
     "process_pool": LOCKS,
 }
+INCREMENTS = ("inplace", "read_modify_write", "read_call_write")  # the statement that updates the balance
 # The increment each primitive uses when none is given: the notebook's increment for it.
 DEFAULT_INCREMENT = {
     "thread": "inplace",
