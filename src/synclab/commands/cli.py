@@ -6,6 +6,7 @@ its own module and is imported only when it is asked for, so the command starts 
 
 import argparse
 import importlib
+import signal
 import sys
 from typing import List, Optional
 
@@ -50,7 +51,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                                       epilog=getattr(module, "EPILOG", None),
                                       formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(sub)
-        return int(module.run(sub.parse_args(argv[1:])) or 0)
+        try:
+            return int(module.run(sub.parse_args(argv[1:])) or 0)
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM/SIGHUP made one (archive.private_directory)
+            name = str(stop) if str(stop) in ("SIGTERM", "SIGHUP") else "SIGINT"
+            sys.stderr.write(f"synclab {argv[0]}: interrupted ({name})\n")
+            return 128 + int(getattr(signal, name))
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
