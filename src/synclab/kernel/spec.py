@@ -103,6 +103,7 @@ class ExperimentSpec:
         return asdict(self)
 
 
+MAX_REPEATS = 20_000  # per job: what report reads back of one (synclab.records.bounded lists every bound)
 MAX_SECONDS = 7 * 24 * 3600.0  # for sleep and timeout_s: far below what the platform's timers accept
 
 
@@ -147,6 +148,8 @@ def validate(spec: ExperimentSpec) -> ExperimentSpec:
     _at_least("times", spec.times, 1)
     _at_least("amount", spec.amount, 1)
     _at_least("repeats", spec.repeats, 1)
+    if spec.repeats > MAX_REPEATS:  # what report reads back of one job
+        raise ConfigError(f"repeats: must be <= {MAX_REPEATS:,} (synclab's bound per job), got {spec.repeats}")
     _at_least("sleep", spec.sleep, 0, float)
     _at_least("timeout_s", spec.timeout_s, 0, float, strict=True)
     for key in ("sleep", "timeout_s"):

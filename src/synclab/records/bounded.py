@@ -4,17 +4,17 @@ Such files may come from someone else, so no file, nesting, alias or count may c
 the limits below, whatever it holds: a file past one is refused with the bound named (report
 and compare list it as skipped, with the reason) before it is parsed into Python objects, and
 no hostile input takes a reader past MEMORY_CEILING. The README's "Security: what replay
-trusts" lists these numbers; this is the one place they are set.
-
-spec.py imports MAX_REPEATS and runs inside other interpreters (python=...): Python 3.8 syntax.
+trusts" lists these numbers; this is the one place they are set, but for MAX_REPEATS, which
+the kernel's spec checks on every run (the kernel imports nothing outside itself).
 """
 
 import json
 import os
 from typing import Any, Dict, List, Tuple
 
+from synclab.kernel.spec import MAX_REPEATS  # repeats per job: for a run, replay's --repeats, and a result.json
+
 MEMORY_CEILING = 512 << 20  # address space a reader stays under for every hostile input (tests/test_hostile.py)
-MAX_REPEATS = 20_000  # repeats per job: for a run, replay's --repeats, and a result.json (about 9 MB of JSON)
 MAX_RESULT_BYTES = 16 << 20  # one result.json
 MAX_JSON_BYTES = 4 << 20  # env.json, origin.json and other small records
 MAX_MANIFEST_BYTES = 32 << 20  # an archive's manifest (100,000 files take about 15 MB)
