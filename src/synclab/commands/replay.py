@@ -33,6 +33,7 @@ from synclab.reports.report import RESULT, Row, collect, read_run, write_summary
 from synclab.kernel.results import write_json_atomic
 from synclab.kernel.spec import MAX_SECONDS
 from synclab.records.bounded import MAX_REPEATS, MAX_YAML_BYTES, BoundError, load_yaml, read_capped
+from synclab.records.signals import deferred
 from synclab.reports.table import shown_path
 
 from synclab.reports.stats import other_side_to_tell
@@ -79,7 +80,7 @@ _NOT_APPLIED = {
                      "(--allow-external-code applies it)",
     "unknown": "not a synclab setting",
 }
-_SHOWN = 60  # characters of a recorded key or value shown in a message
+_SHOWN = 200  # characters of a recorded key or value shown in a message
 
 
 def _short(value: Any) -> str:
@@ -252,20 +253,23 @@ def plan(args: argparse.Namespace, root: Path, rows: Sequence[Row], label: str) 
     """Every job's replay, each checked before any runs; what the records hold that is not applied
     is named once on stderr, one line per key."""
     jobs: List[Job] = []
+    records: List[str] = []  # each job's config.yaml, as messages name it
     ignored: Dict[Tuple[str, str], List[str]] = {}
+    for row in rows:  # every record read first: a hostile one is refused before Hydra is even imported
+        directory = root if row.path == "." else root / row.path
+        shown = label if row.path == "." else f"{label}/{row.path}"
+        recorded = load_config(directory, shown, args.allow_external_code, args.python)
+        overrides = overrides_for(recorded.settings, args.repeats, interpolations=args.allow_external_code)
+        records.append(f"{shown}/{'/'.join(CONFIG)}")
+        for item in recorded.ignored:
+            ignored.setdefault(item, []).append(records[-1])
+        jobs.append(Job(row, directory, tuple(overrides), _bound(recorded.settings, args.repeats)))
     with composer() as check:
-        for row in rows:
-            directory = root if row.path == "." else root / row.path
-            shown = label if row.path == "." else f"{label}/{row.path}"
-            recorded = load_config(directory, shown, args.allow_external_code, args.python)
-            overrides = overrides_for(recorded.settings, args.repeats, interpolations=args.allow_external_code)
-            check(overrides, f"{shown}/{'/'.join(CONFIG)}")
-            for item in recorded.ignored:
-                ignored.setdefault(item, []).append(shown)
-            jobs.append(Job(row, directory, tuple(overrides), _bound(recorded.settings, args.repeats)))
+        for job, record in zip(jobs, records):
+            check(job.overrides, record)
     for (key, why), where in ignored.items():
         more = f" (and {len(where) - 1} more job{'s' * (len(where) > 2)})" if len(where) > 1 else ""
-        sys.stderr.write(f"synclab replay: not applied: {key} in {where[0]}/{'/'.join(CONFIG)}{more}: {why}\n")
+        sys.stderr.write(f"synclab replay: not applied: {key} in {where[0]}{more}: {why}\n")
     return jobs
 
 
@@ -297,15 +301,18 @@ def run_again(job: Job, target: Path) -> None:
         raise ReplayError(f"{RUN_PY} not found: replay needs synclab's checkout (run.py and conf/)")
     command = [sys.executable, str(RUN_PY), *job.overrides, f"hydra.run.dir='{target}'"]
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)  # its own group: a stuck run is stopped with its workers
+    proc: "Optional[subprocess.Popen[str]]" = None
     try:
+        with deferred():  # never a run started that nothing is left to stop
+            proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                    start_new_session=True)  # its own group: a stuck run is stopped with its workers
         _, stderr = proc.communicate(timeout=job.bound_s)
     except subprocess.TimeoutExpired:
-        _stop(proc)
+        _stop(proc)  # type: ignore[arg-type]
         raise ReplayError(f"the replay did not finish within {job.bound_s:.0f} s; stopped") from None
     except BaseException:  # Ctrl-C reaches only our group: take the run and its workers down with us
-        _stop(proc)
+        if proc is not None:
+            _stop(proc)
         raise
     if proc.returncode != 0:
         lines = [line for line in stderr.splitlines() if line.strip()]

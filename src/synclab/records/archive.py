@@ -33,6 +33,7 @@ from synclab import __version__
 from synclab.kernel.results import umask
 from synclab.records.bounded import (MAX_MANIFEST_BYTES, MAX_MEMBER_NAME, MAX_TAR_HEADER_BYTES, MAX_TAR_METADATA_BYTES,
                                      BoundError, loads_json)
+from synclab.records.signals import INTERRUPTING, interrupting
 
 MANIFEST = "synclab-manifest.json"
 # Launcher internals, not results: submitit's pickled jobs and scripts (code a colleague
@@ -389,53 +390,36 @@ def unpacked(archive: Path) -> Iterator[Path]:
         yield extract(archive, tmp)
 
 
-_STOPPING = (signal.SIGTERM, signal.SIGHUP)
-_HELD = {signal.SIGINT, *_STOPPING}
-
-
-def _stop(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)  # as interrupt.py does for a run
+_HELD = set(INTERRUPTING)  # held while the private directory is made and removed
 
 
 @contextlib.contextmanager
 def private_directory() -> Iterator[Path]:
     """A synclab-archive-* temporary directory, removed on every way out: an error, Ctrl-C, SIGTERM or SIGHUP.
 
-    SIGTERM and SIGHUP, when they would kill the process outright, raise KeyboardInterrupt here
-    instead, so the removal runs; all three are held while the directory is made and while it is
-    removed, so none lands between the two and leaves it behind.
+    The signals are held while the directory is made and while it is removed, so none lands
+    between the two and leaves it behind; one held meanwhile arrives once it is gone.
     """
     if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
         with tempfile.TemporaryDirectory(prefix=_TEMP_PREFIX) as tmp:
             yield Path(tmp)
         return
-    previous = {signum: signal.getsignal(signum) for signum in _STOPPING}
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
-    try:
-        for signum, handler in previous.items():
-            if handler == signal.SIG_DFL:
-                signal.signal(signum, _stop)
-        tmp = tempfile.mkdtemp(prefix=_TEMP_PREFIX)
-    except BaseException:
-        _restore(previous, mask)
-        raise
-    try:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-        yield Path(tmp)
-    finally:
+    with interrupting():
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
         try:
-            signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
-        finally:  # even when a signal lands just before the line above
-            shutil.rmtree(tmp, ignore_errors=True)
-            _restore(previous, mask)
-
-
-def _restore(handlers: Mapping[int, Any], mask: Any) -> None:
-    """The signal handlers as they were, then the mask: a signal held meanwhile arrives now, as before."""
-    for signum, handler in handlers.items():
-        if handler is not None:
-            signal.signal(signum, handler)
-    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            tmp = tempfile.mkdtemp(prefix=_TEMP_PREFIX)
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            raise
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            yield Path(tmp)
+        finally:
+            try:
+                signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+            finally:  # even when a signal lands just before the line above
+                shutil.rmtree(tmp, ignore_errors=True)
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def problems(checked: Verification) -> str:
