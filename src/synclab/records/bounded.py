@@ -16,7 +16,7 @@ from synclab.kernel.spec import MAX_REPEATS  # repeats per job: for a run, repla
 
 MEMORY_CEILING = 512 << 20  # address space a reader stays under for every hostile input (tests/test_hostile.py)
 MAX_RESULT_BYTES = 16 << 20  # one result.json
-MAX_JSON_BYTES = 4 << 20  # env.json, origin.json and other small records
+MAX_JSON_BYTES = 4 << 20  # env.json and any other small record a reader opens
 MAX_MANIFEST_BYTES = 32 << 20  # an archive's manifest (100,000 files take about 15 MB)
 MAX_JSON_ITEMS = 1_000_000  # values in one JSON file (a result of MAX_REPEATS takes about 620,000)
 MAX_DEPTH = 32  # nesting of JSON and YAML (synclab writes at most 5 levels)
@@ -71,7 +71,7 @@ def check_depth(data: Any, limit: int = MAX_DEPTH) -> None:
 
 
 def load_json_file(path: "str | os.PathLike[str]", limit: int = MAX_JSON_BYTES) -> Any:
-    """A small JSON record (env.json, origin.json) within the bounds; OSError or ValueError if not."""
+    """A small JSON record (env.json) within the bounds; OSError or ValueError if not."""
     return loads_json(read_capped(path, limit))
 
 
