@@ -15,7 +15,6 @@ says how each is earned), 2 could not replay.
 """
 
 import argparse
-import contextlib
 import datetime
 import hashlib
 import os
@@ -24,14 +23,14 @@ import subprocess
 import sys
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from synclab import __version__
 from synclab.reports.compare import (ALPHA, Comparison, Side, compare_sides, format_pair, format_sweep, opened, read_env, side_of,
                       tally)
 from synclab.reports.report import RESULT, Row, collect, read_run, write_summary
 from synclab.kernel.results import write_json_atomic
-from synclab.kernel.spec import MAX_SECONDS
+from synclab.kernel.spec import MAX_SECONDS, ConfigError
 from synclab.records.bounded import MAX_REPEATS, MAX_YAML_BYTES, BoundError, load_yaml, read_capped
 from synclab.records.signals import deferred
 from synclab.reports.table import shown_path
@@ -187,37 +186,6 @@ def load_config(directory: Path, label: str, allow_external_code: bool = False,
     return recorded
 
 
-@contextlib.contextmanager
-def composer() -> Iterator[Callable[[Sequence[str], str], None]]:
-    """check(overrides, shown): compose a job as run.py will (this checkout's conf/ and synclab's
-    schema, which type-checks every value) and validate it, so a job run.py would refuse is
-    refused before any job runs. Nothing is run: interpreters are resolved only when the job runs."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from synclab.app.config import describe_override_error, to_spec
-    from synclab.kernel.spec import ConfigError, validate
-
-    conf = RUN_PY.parent / "conf"
-
-    def check(overrides: Sequence[str], shown: str) -> None:
-        try:
-            cfg = compose(config_name="config", overrides=list(overrides))
-        except Exception as error:  # Hydra's and OmegaConf's many kinds: each becomes one line
-            raise ReplayError(f"{shown}: {describe_override_error(list(overrides), error, conf)}") from None
-        try:
-            validate(to_spec(cfg))
-        except ConfigError as error:
-            raise ReplayError(f"{shown}: {error}") from None
-
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-            yield check
-    finally:
-        GlobalHydra.instance().clear()
-
-
 def _value(key: str, value: Any, interpolation: bool = False) -> str:
     """A recorded value as Hydra's override grammar reads it back unchanged (an interpolation,
     when allowed, stays one)."""
@@ -264,9 +232,14 @@ def plan(args: argparse.Namespace, root: Path, rows: Sequence[Row], label: str) 
         for item in recorded.ignored:
             ignored.setdefault(item, []).append(records[-1])
         jobs.append(Job(row, directory, tuple(overrides), _bound(recorded.settings, args.repeats)))
-    with composer() as check:
+    from synclab.app.config import composing  # Hydra only once every record has been read
+
+    with composing(RUN_PY.parent / "conf") as compose:
         for job, record in zip(jobs, records):
-            check(job.overrides, record)
+            try:
+                compose(job.overrides)
+            except ConfigError as error:
+                raise ReplayError(f"{record}: {error}") from None
     for (key, why), where in ignored.items():
         more = f" (and {len(where) - 1} more job{'s' * (len(where) > 2)})" if len(where) > 1 else ""
         sys.stderr.write(f"synclab replay: not applied: {key} in {where[0]}{more}: {why}\n")
