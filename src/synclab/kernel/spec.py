@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional
 
 from synclab.kernel.loops import INCREMENTS
-from synclab.kernel.outcome import GRADES, OUTCOMES
+from synclab.kernel.outcome import GRADES, MAX_REPEATS, OUTCOMES
 
 # Primitives that run inside one process (a host process, so a stuck repeat can be killed),
 # sharing a module-global int, and those that share a multiprocessing.Value across processes.
@@ -103,7 +103,6 @@ class ExperimentSpec:
         return asdict(self)
 
 
-MAX_REPEATS = 20_000  # per job: what report reads back of one (synclab.records.bounded lists every bound)
 MAX_SECONDS = 7 * 24 * 3600.0  # for sleep and timeout_s: far below what the platform's timers accept
 
 

@@ -5,14 +5,14 @@ the limits below, whatever it holds: a file past one is refused with the bound n
 and compare list it as skipped, with the reason) before it is parsed into Python objects, and
 no hostile input takes a reader past MEMORY_CEILING. The README's "Security: what replay
 trusts" lists these numbers; this is the one place they are set, but for MAX_REPEATS, which
-the kernel's spec checks on every run (the kernel imports nothing outside itself).
+the kernel checks on every run (kernel.outcome: the kernel imports nothing outside itself).
 """
 
 import json
 import os
 from typing import Any, Dict, List, Tuple
 
-from synclab.kernel.spec import MAX_REPEATS  # repeats per job: for a run, replay's --repeats, and a result.json
+from synclab.kernel.outcome import MAX_REPEATS  # repeats per job: for a run, replay's --repeats, and a result.json
 
 MEMORY_CEILING = 512 << 20  # address space a reader stays under for every hostile input (tests/test_hostile.py)
 MAX_RESULT_BYTES = 16 << 20  # one result.json
