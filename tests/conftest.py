@@ -52,6 +52,14 @@ def run_cli(args: Sequence[str], timeout: float = CLI_TIMEOUT_S) -> CliRun:
     return CliRun(tuple(args), done.returncode, done.stdout, done.stderr)
 
 
+def small_locked_run(factory: pytest.TempPathFactory, group: str, repeats: int = 2) -> Path:
+    """One real run, quick to make (threads, a lock, a few repeats): material for module fixtures."""
+    out = factory.mktemp(group) / "run"
+    done = run_cli(["primitive=thread", "lock=explicit", "times=1000", f"repeats={repeats}", f"hydra.run.dir={out}"])
+    assert done.returncode == 0, done.stderr
+    return out
+
+
 @pytest.fixture
 def cli() -> Callable[..., CliRun]:
     return run_cli

@@ -11,7 +11,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import pytest
 
-from conftest import run_cli
+from conftest import small_locked_run
 from synclab.records.archive import MANIFEST, ArchiveError, extract, pack, verify
 from synclab.commands.cli import main
 
@@ -19,10 +19,7 @@ from synclab.commands.cli import main
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One real locked run, shared by the tests of this module (read only)."""
-    out = tmp_path_factory.mktemp("runs") / "run"
-    done = run_cli(["primitive=thread", "lock=explicit", "times=1000", "repeats=2", f"hydra.run.dir={out}"])
-    assert done.returncode == 0, done.stderr
-    return out
+    return small_locked_run(tmp_path_factory, "runs")
 
 
 def _tree(root: Path) -> Dict[str, bytes]:

@@ -1,6 +1,7 @@
 """Replay and compare: a consistent locked run is reproduced, a doctored result differs for the
 right reason, environment differences are named, a sweep replays from an archive into one
-table, and foreign code in an archived configuration is refused before anything runs."""
+table, and what an archived configuration holds besides synclab's settings is never applied.
+(tests/test_hostile.py runs every reader on hostile inputs.)"""
 
 import json
 import os
@@ -243,31 +244,39 @@ def test_sweep_replays_from_an_archive_into_one_table(locked_run: Path, tmp_path
 EXTERNAL = "primitive:\n  name: process\n  _target_: os.system\n"
 
 
-@pytest.mark.parametrize("where", ["directory", "archive"])
-def test_external_target_is_refused_before_anything_runs(copy: Path, tmp_path: Path, where: str,
-                                                         capsys: pytest.CaptureFixture) -> None:
+def test_a_target_is_never_applied_and_is_named_once(copy: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture) -> None:
+    """Archived, in a sweep of two jobs: the replay runs without it, and says so in one line."""
     config = copy / ".hydra" / "config.yaml"
     config.write_text(config.read_text().replace("primitive:\n  name: process\n", EXTERNAL))
-    source = copy
-    if where == "archive":
-        source = tmp_path / "hostile.tar.gz"
-        pack(copy, source)
+    sweep = tmp_path / "sweep"
+    for job in ("0", "1"):
+        shutil.copytree(copy, sweep / job)
+    archive = tmp_path / "hostile.tar.gz"
+    pack(sweep, archive)
     out = tmp_path / "replays"
-    code, stdout, err = _main(capsys, "replay", str(source), "--out", str(out))
-    assert code == 2 and stdout == ""
-    assert "primitive._target_ = 'os.system' points outside synclab; refused" in err
-    assert len(err.splitlines()) == 1
-    assert not out.exists()
+    code, stdout, err = _main(capsys, "replay", str(archive), "--out", str(out), "--repeats", "2")
+    assert code == 0, err
+    named = [line for line in err.splitlines() if "not applied" in line]
+    assert named == [f"synclab replay: not applied: primitive._target_ in {archive}/0/.hydra/config.yaml "
+                     "(and 1 more job): a reference to code; synclab never imports what a recorded run names"]
+    replay = _only_replay(out)
+    origin = json.loads((replay / "0" / "origin.json").read_text())
+    assert not any("_target_" in item for item in origin["overrides"])
+    assert "2 jobs compared: 2 reproduced, 0 differs" in stdout
 
 
-def test_allow_external_code_lifts_the_refusal_and_synclab_judges_the_config(
-        copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_allow_external_code_applies_an_interpolation(copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     config = copy / ".hydra" / "config.yaml"
-    config.write_text(config.read_text().replace("primitive:\n  name: process\n", EXTERNAL))
-    code, stdout, err = _main(capsys, "replay", str(copy), "--out", str(tmp_path / "r"), "--allow-external-code")
-    assert code == 2
-    assert "points outside synclab" not in err
-    assert "primitive._target_: not a synclab setting" in err.splitlines()[-1]
+    config.write_text(config.read_text().replace("times: 2000", "times: ${oc.env:SYNCLAB_TEST_TIMES}"))
+    monkeypatch.setenv("SYNCLAB_TEST_TIMES", "2000")
+    out = tmp_path / "r"
+    code, stdout, err = _main(capsys, "replay", str(copy), "--out", str(out), "--repeats", "2",
+                              "--allow-external-code")
+    assert code == 0, err
+    assert "not applied" not in err and "verdict: reproduced" in stdout
+    assert json.loads((_only_replay(out) / "result.json").read_text())["config"]["times"] == 2000
 
 
 def test_python_tags_in_archived_yaml_never_run(copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -278,16 +287,23 @@ def test_python_tags_in_archived_yaml_never_run(copy: Path, tmp_path: Path, caps
     assert not marker.exists() and not (tmp_path / "r").exists()
 
 
-def test_interpolation_is_refused(copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_an_interpolation_is_not_applied_without_allow_external_code(copy: Path, tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    """The setting keeps this checkout's default (initial: 0, as recorded), and the line says so."""
     config = copy / ".hydra" / "config.yaml"
-    config.write_text(config.read_text().replace("times: 2000", "times: ${oc.env:TIMES}"))
-    code, _, err = _main(capsys, "replay", str(copy), "--out", str(tmp_path / "r"))
-    assert code == 2 and "times = '${oc.env:TIMES}' is an interpolation" in err
+    config.write_text(config.read_text().replace("initial: 0", "initial: ${oc.env:SYNCLAB_NEVER_READ}"))
+    code, stdout, err = _main(capsys, "replay", str(copy), "--out", str(tmp_path / "r"), "--repeats", "2")
+    assert code == 0, err
+    assert [line for line in err.splitlines() if "not applied" in line] == [
+        f"synclab replay: not applied: initial = '${{oc.env:SYNCLAB_NEVER_READ}}' in {copy}/.hydra/config.yaml: "
+        "an interpolation, which can call resolvers; this checkout's default is used instead "
+        "(--allow-external-code applies it)"]
 
 
 @pytest.mark.parametrize("argv, reason", [
     (["replay", "/nonexistent/run"], "not a run, a sweep nor a synclab archive"),
-    (["replay", ".", "--repeats", "0"], "--repeats: must be >= 1, got 0"),
+    (["replay", ".", "--repeats", "0"], "--repeats: must be between 1 and 20,000 (synclab's bound per job), got 0"),
+    (["replay", ".", "--repeats", "10000000"], "--repeats: must be between 1 and 20,000"),
     (["compare", ".", ".", "--alpha", "2"], "--alpha: must be between 0 and 1, got 2.0"),
 ])
 def test_bad_input_is_one_line(argv: list, reason: str, capsys: pytest.CaptureFixture) -> None:

@@ -5,11 +5,12 @@ The schema lives in Hydra's ConfigStore, so a misspelt key or a value of the wro
 at composition, before an output directory exists.
 """
 
+import contextlib
 import enum
 import re
 from pathlib import Path
 from dataclasses import dataclass, field, fields
-from typing import Any, Optional
+from typing import Any, Callable, Iterator, Optional, Sequence
 
 from hydra.core.config_store import ConfigStore
 from hydra.errors import MissingConfigException
@@ -17,7 +18,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from synclab.kernel.outcome import GRADES
-from synclab.kernel.spec import DIRECTIONS, INCREMENTS, SHARINGS, START_METHODS, ConfigError, ExperimentSpec
+from synclab.kernel.spec import DIRECTIONS, INCREMENTS, SHARINGS, START_METHODS, ConfigError, ExperimentSpec, validate
 
 # Choices as types: a value outside them fails at composition, with the list, as lock= does.
 Direction = enum.Enum("Direction", {name: name for name in DIRECTIONS})
@@ -130,6 +131,30 @@ def to_spec(cfg: DictConfig) -> ExperimentSpec:
         # Hydra reads python=3.10 as the float 3.1; Python 3.1 itself could never run synclab.
         values["python"] = "3.10"
     return ExperimentSpec(primitive=plain["primitive"]["name"], lock=plain["lock"]["name"], **values)
+
+
+@contextlib.contextmanager
+def composing(config_dir: Path) -> Iterator[Callable[[Sequence[str]], ExperimentSpec]]:
+    """compose(overrides): the spec run.py would run with these overrides, composed through
+    config_dir and the schema (which type-checks every value) and validated, or ConfigError in
+    one line for anything run.py would refuse. replay checks every job so before any runs;
+    nothing is run here (an interpreter is resolved by the job itself)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    def checked(overrides: Sequence[str]) -> ExperimentSpec:
+        try:
+            cfg = compose(config_name="config", overrides=list(overrides))
+        except Exception as error:  # Hydra's and OmegaConf's many kinds: each becomes one line
+            raise ConfigError(describe_override_error(list(overrides), error, config_dir)) from None
+        return validate(to_spec(cfg))
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+            yield checked
+    finally:
+        GlobalHydra.instance().clear()
 
 
 def describe_override_error(args: "list[str]", error: BaseException, config_dir: Optional[Path] = None) -> str:

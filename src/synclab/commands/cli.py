@@ -5,7 +5,9 @@ its own module and is imported only when it is asked for, so the command starts 
 """
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
 from typing import List, Optional
 
@@ -21,6 +23,7 @@ COMMANDS = {
     "replay": ("commands.replay", "re-run a run or sweep (or an archive) with its recorded configuration and compare"),
     "compare": ("commands.compare", "compare two runs or sweeps (or archives), matching jobs by configuration"),
 }
+RUNS_JOBS = ("resume",)
 
 
 EXIT_USAGE = 2  # a usage or configuration error, for every subcommand
@@ -50,7 +53,18 @@ def main(argv: Optional[List[str]] = None) -> int:
                                       epilog=getattr(module, "EPILOG", None),
                                       formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(sub)
-        return int(module.run(sub.parse_args(argv[1:])) or 0)
+        from synclab.records.signals import interrupting
+
+        # A replay's run is stopped and an unpacked archive removed whatever the signal; resume
+        # runs jobs, whose signals interrupt.py handles (forked workers included).
+        handling = contextlib.nullcontext() if argv[0] in RUNS_JOBS else interrupting()
+        try:
+            with handling:
+                return int(module.run(sub.parse_args(argv[1:])) or 0)
+        except KeyboardInterrupt as stop:  # Ctrl-C, or SIGTERM/SIGHUP made one
+            name = str(stop) if str(stop) in ("SIGTERM", "SIGHUP") else "SIGINT"
+            sys.stderr.write(f"synclab {argv[0]}: interrupted ({name})\n")
+            return 128 + int(getattr(signal, name))
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -30,6 +30,10 @@ def run(args: argparse.Namespace) -> int:
     except (ArchiveError, NotRuns) as error:
         return fail("compare", str(error))
     for name, report in (("A", report_a), ("B", report_b)):
+        if not report.rows and report.skipped:  # say why, as report lists it under skipped
+            more = f" and {len(report.skipped) - 1} more" if len(report.skipped) > 1 else ""
+            first = report.skipped[0]
+            return fail("compare", f"{name}: no usable synclab run (skipped {first.path}: {first.reason}{more})")
         if not report.rows:
             return fail("compare", f"{name}: no synclab runs found (no usable {RESULT} anywhere below it)")
     if len(comparisons) == 1 and not unmatched and len(report_a.rows) == len(report_b.rows) == 1:

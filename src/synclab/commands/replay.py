@@ -2,13 +2,16 @@
 recorded, into a new timestamped directory that links back to it (``origin.json``), and say
 whether it gave the same answer (see compare.py).
 
-PATH may be an archive from someone else, so nothing it holds is trusted: the configuration
-is read with ``yaml.safe_load`` (no Python tags), a ``_target_`` outside synclab or an
-interpolation is refused unless ``--allow-external-code``, and every job's configuration is
-checked before the first one runs. Only ``config.yaml`` is replayed, as one override per
-setting; Hydra's own record (``hydra.yaml``) is never loaded: the replay runs under this
-checkout's Hydra settings. Exit 0 reproduced, 1 differs, 3 inconclusive (verdict.py says how
-each is earned), 2 could not replay.
+PATH may be an archive from someone else, so what it holds is data, never code: of
+``.hydra/config.yaml`` (read by a bounded safe loader, bounded.py) only synclab's own settings,
+the keys of its schema (config.SynclabConf) type-checked by that schema, are replayed, as one
+override each through this checkout's normal composition. Keys under ``hydra``, ``_target_``
+anywhere, interpolations and unknown keys are never applied; each is named once on stderr. A
+``python`` setting runs only an interpreter this machine's own discovery finds (or one the
+user names with ``--python``): nothing the archive names is run to find out what it is. Every
+job's configuration is checked before the first one runs; Hydra's own record (``hydra.yaml``,
+``overrides.yaml``) is never read. Exit 0 reproduced, 1 differs, 3 inconclusive (verdict.py
+says how each is earned), 2 could not replay.
 """
 
 import argparse
@@ -18,15 +21,18 @@ import os
 import signal
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from synclab import __version__
 from synclab.reports.compare import (ALPHA, Comparison, Side, compare_sides, format_pair, format_sweep, opened, read_env, side_of,
                       tally)
 from synclab.reports.report import RESULT, Row, collect, read_run, write_summary
 from synclab.kernel.results import write_json_atomic
+from synclab.kernel.spec import MAX_SECONDS, ConfigError
+from synclab.records.bounded import MAX_REPEATS, MAX_YAML_BYTES, BoundError, load_yaml, read_capped
+from synclab.records.signals import deferred
 from synclab.reports.table import shown_path
 
 from synclab.reports.stats import other_side_to_tell
@@ -36,9 +42,7 @@ EXIT_FAILED = 2
 EPILOG = EXIT_HELP.replace("2 usage or configuration error", "2 usage error, or a job could not be replayed")
 ORIGIN = "origin.json"
 CONFIG = (".hydra", "config.yaml")
-OVERRIDES = (".hydra", "overrides.yaml")
 DEFAULT_OUT = Path("outputs") / "replay"
-CODE_PREFIX = "synclab."  # the only code an archived configuration may name
 RUN_PY = Path(__file__).resolve().parents[3] / "run.py"
 _START_BOUND_S = 120.0  # Hydra's start-up and the run's imports, on a slow machine
 _REAP_BOUND_S = 10.0  # a killed process is gone long before this
@@ -57,71 +61,134 @@ class Job:
     bound_s: float
 
 
+@dataclass(frozen=True)
+class Recorded:
+    """What replay takes from a job's recorded configuration, and what it leaves out."""
+
+    settings: Dict[str, Any]  # synclab's settings only, nested as in config.yaml, type-checked
+    ignored: Tuple[Tuple[str, str], ...]  # (key, why) for each recorded thing never applied
+
+
 # ---------------------------------------------------------------- reading a recorded configuration
 
 
-def _safe_yaml(path: Path, shown: str) -> Any:
+_NOT_APPLIED = {
+    "hydra": "Hydra's settings come from this checkout's conf/, never from a recorded run",
+    "code": "a reference to code; synclab never imports what a recorded run names",
+    "interpolation": "an interpolation, which can call resolvers; this checkout's default is used instead "
+                     "(--allow-external-code applies it)",
+    "unknown": "not a synclab setting",
+}
+_SHOWN = 200  # characters of a recorded key or value shown in a message
+
+
+def _short(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= _SHOWN else f"{shown[:_SHOWN - 3]}..."
+
+
+def _key(key: Any) -> str:
+    """A recorded key as a message shows it: plain when it is a short printable name."""
+    text = str(key)
+    return text if len(text) <= _SHOWN and text.isprintable() else _short(text)
+
+
+def read_config(path: Path, shown: str) -> Any:
+    """A recorded configuration, read within synclab's bounds by the safe loader (no Python tags)."""
     import yaml  # installed with omegaconf
 
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return load_yaml(read_capped(path, MAX_YAML_BYTES).decode("utf-8"))
     except FileNotFoundError:
         raise ReplayError(f"{shown}: missing; nothing records the run's configuration") from None
+    except BoundError as error:
+        raise ReplayError(f"{shown} {error}; refused") from None
     except (OSError, UnicodeDecodeError) as error:
         raise ReplayError(f"{shown}: unreadable ({getattr(error, 'strerror', None) or error})") from None
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, ValueError) as error:
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise ReplayError(f"{shown}: not plain YAML ({problem}); refused") from None
 
 
-def code_references(data: Any, prefix: str = "") -> List[Tuple[str, Any]]:
-    """Every ``_target_`` (a reference to code Hydra would import) and interpolation, with its key."""
-    found: List[Tuple[str, Any]] = []
-    if isinstance(data, dict):
-        for key, value in data.items():
-            where = f"{prefix}{key}"
-            if key == "_target_":
-                found.append((where, value))
-            else:
-                found.extend(code_references(value, f"{where}."))
-    elif isinstance(data, list):
-        for index, value in enumerate(data):
-            found.extend(code_references(value, f"{prefix.rstrip('.')}[{index}]."))
-    elif isinstance(data, str) and "${" in data:
-        found.append((prefix.rstrip("."), data))
-    return found
+def _schema() -> Dict[str, Tuple[str, ...]]:
+    """synclab's settings: each top-level key of config.SynclabConf, with the keys of its group if it is one."""
+    from synclab.app.config import SynclabConf
+
+    return {f.name: tuple(g.name for g in fields(f.type)) if is_dataclass(f.type) else ()
+            for f in fields(SynclabConf)}
 
 
-def _refuse_foreign(references: Sequence[Tuple[str, Any]], shown: str) -> None:
-    for key, value in references:
-        if key.endswith("_target_") and not (isinstance(value, str) and value.startswith(CODE_PREFIX)):
-            raise ReplayError(f"{shown}: {key} = {value!r} points outside synclab; refused "
-                              "(--allow-external-code runs it anyway)")
-        if not key.endswith("_target_"):
-            raise ReplayError(f"{shown}: {key} = {value!r} is an interpolation, which can call resolvers; "
-                              "refused (--allow-external-code runs it anyway)")
+def select(config: Mapping[Any, Any], allow_external_code: bool = False) -> Recorded:
+    """synclab's own settings of a recorded configuration, and each other thing in it with why it is left out.
+
+    Only the schema's keys are kept; ``hydra``, ``_target_``, unknown keys and (unless
+    allow_external_code) interpolations never reach Hydra. The values are type-checked later,
+    when the job is composed (check_jobs).
+    """
+    schema = _schema()
+    settings: Dict[str, Any] = {}
+    ignored: List[Tuple[str, str]] = []
+
+    def keep(key: str, known: bool, value: Any) -> bool:
+        why = ("code" if key.rpartition(".")[2] == "_target_" else "unknown" if not known
+               else "interpolation" if isinstance(value, str) and "${" in value and not allow_external_code else None)
+        if why == "interpolation":
+            ignored.append((f"{key} = {_short(value)}", _NOT_APPLIED[why]))
+        elif why is not None:
+            ignored.append((key, _NOT_APPLIED[why]))
+        return why is None
+
+    for key, value in config.items():
+        name = _key(key)
+        if name == "hydra":
+            ignored.append((name, _NOT_APPLIED["hydra"]))
+        elif schema.get(name) and isinstance(value, dict):  # a group: primitive, lock, grades
+            settings[name] = {_key(sub): item for sub, item in value.items()
+                              if keep(f"{name}.{_key(sub)}", _key(sub) in schema[name], item)}
+        elif keep(name, name in schema, value):
+            settings[name] = value
+    return Recorded(settings, tuple(ignored))
 
 
-def load_config(directory: Path, label: str, allow_external_code: bool = False) -> Dict[str, Any]:
-    """The job's recorded configuration, read safely and checked for references to foreign code."""
-    config = _safe_yaml(directory.joinpath(*CONFIG), f"{label}/{'/'.join(CONFIG)}")
+def check_python(value: Any, shown: str) -> None:
+    """A recorded ``python`` names a version (found by discovery when the job runs) or an interpreter
+    this machine's own discovery lists; anything else is refused. Paths are only compared, never
+    run: nothing a recorded run names is executed to find out what it is."""
+    from synclab.kernel.interpreters import EXTRA, VERSION, candidates
+
+    if value is None:
+        return
+    text = str(value).strip()
+    if VERSION.fullmatch(text):
+        return
+    if os.sep in text or text.startswith("."):
+        known = {os.path.realpath(path) for path in (sys.executable, *candidates())}
+        if os.path.realpath(text) in known:
+            return
+    raise ReplayError(f"{shown}: python = {_short(value)} is not an interpreter synclab finds on this machine "
+                      f"(synclab interpreters lists them; {EXTRA} adds one); refused without running it: "
+                      "--python names one of yours to replay under")
+
+
+def load_config(directory: Path, label: str, allow_external_code: bool = False,
+                python: Optional[str] = None) -> Recorded:
+    """The job's recorded settings as replay applies them: bounded, safe, synclab's keys only, and a
+    ``python`` that is one of this machine's interpreters (or ``python``, the user's choice, instead)."""
+    shown = f"{label}/{'/'.join(CONFIG)}"
+    config = read_config(directory.joinpath(*CONFIG), shown)
     if not isinstance(config, dict):
-        raise ReplayError(f"{label}/{'/'.join(CONFIG)}: not a mapping of settings")
-    overrides_path = directory.joinpath(*OVERRIDES)
-    overrides = _safe_yaml(overrides_path, f"{label}/{'/'.join(OVERRIDES)}") if overrides_path.exists() else []
+        raise ReplayError(f"{shown}: not a mapping of settings")
+    recorded = select(config, allow_external_code)
+    if python is not None:
+        return Recorded({**recorded.settings, "python": python}, recorded.ignored)
     if not allow_external_code:
-        _refuse_foreign(code_references(config), f"{label}/{'/'.join(CONFIG)}")
-        pairs = {}
-        for item in overrides if isinstance(overrides, list) else []:
-            key, _, value = str(item).partition("=")
-            pairs[key.lstrip("+~")] = value
-        _refuse_foreign([(k, v) for k, v in pairs.items() if k.endswith("_target_")],
-                        f"{label}/{'/'.join(OVERRIDES)}")
-    return config
+        check_python(recorded.settings.get("python"), shown)
+    return recorded
 
 
-def _value(key: str, value: Any) -> str:
-    """A recorded value as Hydra's override grammar reads it back unchanged."""
+def _value(key: str, value: Any, interpolation: bool = False) -> str:
+    """A recorded value as Hydra's override grammar reads it back unchanged (an interpolation,
+    when allowed, stays one)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -129,31 +196,64 @@ def _value(key: str, value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, str):
-        if "'" in value or "\\" in value or "${" in value:
-            raise ReplayError(f"{key}: {value!r} holds a quote, backslash or interpolation; cannot be replayed exactly")
+        if "'" in value or "\\" in value or ("${" in value and not interpolation):
+            raise ReplayError(f"{key}: {_short(value)} holds a quote, backslash or interpolation; "
+                              "cannot be replayed exactly")
         return f"'{value}'"  # quoted: '3.10' stays a string
-    raise ReplayError(f"{key}: {value!r} is a {type(value).__name__}; synclab settings are plain values")
+    raise ReplayError(f"{key}: {_short(value)} is a {type(value).__name__}; synclab settings are plain values")
 
 
-def overrides_for(config: Dict[str, Any], repeats: Optional[int] = None, prefix: str = "") -> List[str]:
+def overrides_for(config: Dict[str, Any], repeats: Optional[int] = None, prefix: str = "",
+                  interpolations: bool = False) -> List[str]:
     """One override per recorded setting, so the replay does not depend on today's defaults or presets."""
     items: List[str] = []
     for key, value in config.items():
-        if isinstance(value, dict):
-            items.extend(overrides_for(value, None, f"{prefix}{key}."))
+        if isinstance(value, dict) and not prefix:
+            items.extend(overrides_for(value, None, f"{key}.", interpolations))
         elif not prefix and key == "repeats" and repeats is not None:
             items.append(f"repeats={repeats}")
         else:
-            items.append(f"{prefix}{key}={_value(prefix + str(key), value)}")
+            items.append(f"{prefix}{key}={_value(prefix + str(key), value, interpolations)}")
     return items
 
 
+def plan(args: argparse.Namespace, root: Path, rows: Sequence[Row], label: str) -> List[Job]:
+    """Every job's replay, each checked before any runs; what the records hold that is not applied
+    is named once on stderr, one line per key."""
+    jobs: List[Job] = []
+    records: List[str] = []  # each job's config.yaml, as messages name it
+    ignored: Dict[Tuple[str, str], List[str]] = {}
+    for row in rows:  # every record read first: a hostile one is refused before Hydra is even imported
+        directory = root if row.path == "." else root / row.path
+        shown = label if row.path == "." else f"{label}/{row.path}"
+        recorded = load_config(directory, shown, args.allow_external_code, args.python)
+        overrides = overrides_for(recorded.settings, args.repeats, interpolations=args.allow_external_code)
+        records.append(f"{shown}/{'/'.join(CONFIG)}")
+        for item in recorded.ignored:
+            ignored.setdefault(item, []).append(records[-1])
+        jobs.append(Job(row, directory, tuple(overrides), _bound(recorded.settings, args.repeats)))
+    from synclab.app.config import composing  # Hydra only once every record has been read
+
+    with composing(RUN_PY.parent / "conf") as compose:
+        for job, record in zip(jobs, records):
+            try:
+                compose(job.overrides)
+            except ConfigError as error:
+                raise ReplayError(f"{record}: {error}") from None
+    for (key, why), where in ignored.items():
+        more = f" (and {len(where) - 1} more job{'s' * (len(where) > 2)})" if len(where) > 1 else ""
+        sys.stderr.write(f"synclab replay: not applied: {key} in {where[0]}{more}: {why}\n")
+    return jobs
+
+
 def _bound(config: Dict[str, Any], repeats: Optional[int]) -> float:
+    """How long the replay of one job may take: what its repeats may take, never past a week
+    (a wait the platform's timers accept, whatever the recorded numbers say)."""
     count = repeats or config.get("repeats")
     timeout = config.get("timeout_s")
     if not isinstance(count, int) or not isinstance(timeout, (int, float)):
         return _START_BOUND_S + 3600.0
-    return _START_BOUND_S + count * (float(timeout) + 5.0)
+    return min(_START_BOUND_S + count * (float(timeout) + 5.0), MAX_SECONDS)
 
 
 # ---------------------------------------------------------------- running again
@@ -174,15 +274,18 @@ def run_again(job: Job, target: Path) -> None:
         raise ReplayError(f"{RUN_PY} not found: replay needs synclab's checkout (run.py and conf/)")
     command = [sys.executable, str(RUN_PY), *job.overrides, f"hydra.run.dir='{target}'"]
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)  # its own group: a stuck run is stopped with its workers
+    proc: "Optional[subprocess.Popen[str]]" = None
     try:
+        with deferred():  # never a run started that nothing is left to stop
+            proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                    start_new_session=True)  # its own group: a stuck run is stopped with its workers
         _, stderr = proc.communicate(timeout=job.bound_s)
     except subprocess.TimeoutExpired:
-        _stop(proc)
+        _stop(proc)  # type: ignore[arg-type]
         raise ReplayError(f"the replay did not finish within {job.bound_s:.0f} s; stopped") from None
     except BaseException:  # Ctrl-C reaches only our group: take the run and its workers down with us
-        _stop(proc)
+        if proc is not None:
+            _stop(proc)
         raise
     if proc.returncode != 0:
         lines = [line for line in stderr.splitlines() if line.strip()]
@@ -244,8 +347,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, default=ALPHA,
                         help=f"significance level of the exact test on each outcome's rate (default {ALPHA}; "
                              "divided by the number of outcomes when more than two are seen)")
+    parser.add_argument("--python", metavar="X",
+                        help="replay every job under interpreter X (a version such as 3.12, or a path: yours, "
+                             "trusted) instead of the recorded one")
     parser.add_argument("--allow-external-code", action="store_true",
-                        help="replay a configuration whose _target_ points outside synclab, or that interpolates")
+                        help="for your own archives only: also apply recorded ${...} interpolations (resolvers "
+                             "included) and run a recorded python= path that this machine's discovery does "
+                             "not find. Keys under hydra, _target_ and keys that are not synclab settings "
+                             "are never applied, even so")
 
 
 def _fail(message: str) -> int:
@@ -257,8 +366,8 @@ def run(args: argparse.Namespace) -> int:
     from synclab.records.archive import ArchiveError
     from synclab.reports.compare import NotRuns
 
-    if args.repeats is not None and args.repeats < 1:
-        return _fail(f"--repeats: must be >= 1, got {args.repeats}")
+    if args.repeats is not None and not 1 <= args.repeats <= MAX_REPEATS:
+        return _fail(f"--repeats: must be between 1 and {MAX_REPEATS:,} (synclab's bound per job), got {args.repeats}")
     if not 0 < args.alpha < 1:
         return _fail(f"--alpha: must be between 0 and 1, got {args.alpha}")
     out = Path(args.out).resolve()
@@ -276,12 +385,7 @@ def _replay_tree(args: argparse.Namespace, root: Path, out: Path) -> int:
     if not report.rows and not report.skipped:
         raise ReplayError(f"{args.path}: no synclab runs found (no {RESULT} anywhere below it)")
     label = args.path.rstrip("/")
-    jobs: List[Job] = []
-    for row in report.rows:  # every configuration is checked before anything runs
-        directory = root if row.path == "." else root / row.path
-        shown = label if row.path == "." else f"{label}/{row.path}"
-        config = load_config(directory, shown, args.allow_external_code)
-        jobs.append(Job(row, directory, tuple(overrides_for(config, args.repeats)), _bound(config, args.repeats)))
+    jobs = plan(args, root, report.rows, label)  # every configuration is checked before anything runs
     single = len(jobs) == 1 and jobs[0].row.path == "." and not report.skipped
     base = new_directory(out)
     failures: List[Tuple[str, str]] = [(s.path, f"could not replay: {s.reason}") for s in report.skipped]

@@ -1,9 +1,10 @@
 """Find Python interpreters on this machine and describe them, so an experiment can run
 under each (the ``python`` key) and ``synclab interpreters`` can list them.
 
-Looked for: the running interpreter, ``python3.X`` (and free-threaded ``python3.Xt``) on PATH,
-pyenv's versions, and the usual system directories. Each candidate is asked for its own
-facts in a subprocess, so a list never claims what an interpreter would not confirm.
+Looked for: the running interpreter, every path named in ``SYNCLAB_PYTHONS`` (separated like
+PATH), ``python3.X`` (and free-threaded ``python3.Xt``) on PATH, pyenv's versions, and the
+usual system directories. Each candidate is asked for its own facts in a subprocess, so a
+list never claims what an interpreter would not confirm.
 """
 
 import glob
@@ -28,6 +29,8 @@ _PROBE = (
     " 'gil_enabled': True if gil is None else bool(gil())}))"
 )
 _NAME = re.compile(r"^python3(\.\d+)?t?$")
+VERSION = re.compile(r"(\d+)\.(\d+)(\.\d+)?(t?)")  # a python value naming a version: 3.9, 3.13.1, 3.13t
+EXTRA = "SYNCLAB_PYTHONS"  # interpreters in places discovery does not look, separated like PATH
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,8 @@ def _pyenv_root() -> Path:
 
 def candidates() -> List[str]:
     """Executable paths worth probing, running interpreter first, duplicates removed."""
-    found: List[str] = [sys.executable]
+    named = [path for path in os.environ.get(EXTRA, "").split(os.pathsep) if path]  # the user's: any name
+    found: List[str] = [sys.executable, *named]
     for directory in os.environ.get("PATH", "").split(os.pathsep):
         if not directory or "shims" in Path(directory).parts:  # pyenv shims only redirect
             continue
@@ -66,7 +70,7 @@ def candidates() -> List[str]:
         found += sorted(glob.glob(os.path.join(directory, "python3*")))
     unique, seen = [], set()
     for path in found:
-        if not _NAME.match(os.path.basename(path)) or not os.access(path, os.X_OK):
+        if (path not in named and not _NAME.match(os.path.basename(path))) or not os.access(path, os.X_OK):
             continue
         real = os.path.realpath(path)
         if real not in seen:
@@ -104,7 +108,7 @@ def resolve(request: str) -> Interpreter:
         if found is None:
             raise ConfigError(f"python: {request!r} is not a Python interpreter that answers")
     else:
-        match = re.fullmatch(r"(\d+)\.(\d+)(\.\d+)?(t?)", request)
+        match = VERSION.fullmatch(request)
         if not match:
             raise ConfigError(f"python: {request!r} is neither a version like 3.9 / 3.13t nor a path")
         wanted_free = bool(match.group(4))

@@ -23,6 +23,10 @@ DRIFT_OUTCOMES = ("consistent", "lost_updates")
 # the experiment, the lock or the harness is broken.
 GRADES = ("acceptable", "interesting", "forbidden")
 
+# Repeats one job may classify: the spec refuses more, and a result.json holding more is not read
+# back (synclab.records.bounded lists every bound on reading).
+MAX_REPEATS = 20_000
+
 
 def classify(
     *,

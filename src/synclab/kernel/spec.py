@@ -9,7 +9,7 @@ import multiprocessing
 from dataclasses import asdict, dataclass
 from typing import Any, Dict, List, Optional
 
-from synclab.kernel.outcome import GRADES, OUTCOMES
+from synclab.kernel.outcome import GRADES, MAX_REPEATS, OUTCOMES
 
 # Primitives that run inside one process (a host process, so a stuck repeat can be killed),
 # sharing a module-global int, and those that share a multiprocessing.Value across processes.
@@ -147,6 +147,8 @@ def validate(spec: ExperimentSpec) -> ExperimentSpec:
     _at_least("times", spec.times, 1)
     _at_least("amount", spec.amount, 1)
     _at_least("repeats", spec.repeats, 1)
+    if spec.repeats > MAX_REPEATS:  # what report reads back of one job
+        raise ConfigError(f"repeats: must be <= {MAX_REPEATS:,} (synclab's bound per job), got {spec.repeats}")
     _at_least("sleep", spec.sleep, 0, float)
     _at_least("timeout_s", spec.timeout_s, 0, float, strict=True)
     for key in ("sleep", "timeout_s"):

@@ -3,9 +3,11 @@ checks it, and report and replay read it.
 
 An archive is data from someone else. Reading one never runs anything it holds, and never
 writes outside the directory it is unpacked into: every member is checked before a byte is
-written (no absolute path, no ``..``, no link, no device, one top directory, a bound on the
-number of members and on their total size), and files are written by synclab itself, never
-by ``tarfile.extract``.
+written (no absolute path, no ``..``, no link, no device, no sparse file, one top directory, a
+bound on the number of members and on their total size), and files are written by synclab
+itself, never by ``tarfile.extract``. Tar's own metadata (GNU long names, pax headers) and the
+manifest are bounded before they are read into memory (bounds in bounded.py), and the private
+directory an archive is unpacked into is removed on every way out, SIGTERM included.
 """
 
 import argparse
@@ -16,9 +18,11 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tarfile
 import tempfile
+import threading
 import time
 import zlib
 from dataclasses import dataclass
@@ -27,6 +31,9 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from synclab import __version__
 from synclab.kernel.results import umask
+from synclab.records.bounded import (MAX_MANIFEST_BYTES, MAX_MEMBER_NAME, MAX_TAR_HEADER_BYTES, MAX_TAR_METADATA_BYTES,
+                                     BoundError, loads_json)
+from synclab.records.signals import INTERRUPTING, interrupting
 
 MANIFEST = "synclab-manifest.json"
 # Launcher internals, not results: submitit's pickled jobs and scripts (code a colleague
@@ -41,6 +48,10 @@ _CHUNK = 1 << 20
 EXIT_MISMATCH = 1
 EXIT_USAGE = 2
 _DRIVE = re.compile(r"^[A-Za-z]:")
+_LONG_NAMES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
+_PAX = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE)
+_MAX_CHAINED = 8  # header extensions before one member (tar writes at most two); tarfile recurses per one
+_TEMP_PREFIX = "synclab-archive-"
 
 
 class ArchiveError(ValueError):
@@ -165,9 +176,49 @@ def pack(directory: Path, output: Path) -> Manifest:
 # ---------------------------------------------------------------- reading safely
 
 
+class _BoundedTarInfo(tarfile.TarInfo):
+    """A member header whose extensions are bounded before tarfile reads them into memory.
+
+    tarfile reads a GNU long name or a pax header whole, whatever size its header claims, and
+    reads a sparse file's maps without a bound: both are refused here, before any of it is read.
+    """
+
+    def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type == tarfile.GNUTYPE_SPARSE:
+            raise ArchiveError(f"member {_shown(self.name)}: a sparse file; archives hold regular files only")
+        if self.type not in _LONG_NAMES + _PAX:
+            return super()._proc_member(archive)  # type: ignore[misc]
+        kind = "GNU long name" if self.type in _LONG_NAMES else "pax header"
+        if self.size > MAX_TAR_HEADER_BYTES:
+            raise ArchiveError(f"a {kind} of {self.size:,} bytes (at most {MAX_TAR_HEADER_BYTES:,}); refused")
+        state = archive.__dict__.setdefault("synclab_headers", {"bytes": 0, "chained": 0})
+        state["bytes"] += self.size
+        if state["bytes"] > MAX_TAR_METADATA_BYTES:
+            raise ArchiveError(f"more than {MAX_TAR_METADATA_BYTES:,} bytes of long names and pax headers; refused")
+        state["chained"] += 1
+        try:
+            if state["chained"] > _MAX_CHAINED:
+                raise ArchiveError(f"more than {_MAX_CHAINED} header extensions before one member; refused")
+            return super()._proc_member(archive)  # type: ignore[misc]
+        finally:
+            state["chained"] -= 1
+
+    def _proc_gnusparse_00(self, *args: Any) -> None:  # pax headers describing a sparse file (three formats)
+        raise ArchiveError(f"member {_shown(self.name)}: a sparse file; archives hold regular files only")
+
+    _proc_gnusparse_01 = _proc_gnusparse_10 = _proc_gnusparse_00
+
+
+def _shown(name: str) -> str:
+    """A member's name for a message: quoted, and cut when it is long."""
+    return repr(name) if len(name) <= 120 else f"{name[:100]!r}... ({len(name):,} characters)"
+
+
 def _member_path(member: tarfile.TarInfo) -> PurePosixPath:
     """The member's path, or ArchiveError when it could land outside the directory it is unpacked into."""
     name = member.name
+    if len(name) > MAX_MEMBER_NAME:
+        raise ArchiveError(f"member {_shown(name)}: a name longer than {MAX_MEMBER_NAME:,} characters; refused")
     if not name or "\x00" in name or "\\" in name:
         raise ArchiveError(f"member {name!r}: not a plain relative path; refused")
     if name.startswith("/") or _DRIVE.match(name):
@@ -191,7 +242,7 @@ def _open(archive: Path) -> Iterator[tarfile.TarFile]:
     if not Path(archive).is_file():
         raise ArchiveError(f"{archive}: no such file")
     try:
-        with tarfile.open(archive, mode="r:*") as tar:
+        with tarfile.open(archive, mode="r:*", tarinfo=_BoundedTarInfo) as tar:
             yield tar
     except ArchiveError as error:  # a refused member: say which archive holds it
         if str(error).startswith(f"{archive}:"):
@@ -202,6 +253,8 @@ def _open(archive: Path) -> Iterator[tarfile.TarFile]:
         raise ArchiveError(f"{archive}: not a readable tar archive" + (f" ({reason})" if reason else "")) from None
     except OSError as error:
         raise ArchiveError(f"{archive}: not a readable archive ({error.strerror or error})") from None
+    except RecursionError:  # _MAX_CHAINED keeps tarfile shallow; this is a last guard
+        raise ArchiveError(f"{archive}: tar headers nested too deeply; refused") from None
 
 
 def _checked(tar: tarfile.TarFile, max_bytes: int, max_members: int) -> List[Tuple[PurePosixPath, tarfile.TarInfo]]:
@@ -233,9 +286,13 @@ def _read_manifest(tar: tarfile.TarFile, members: List[Tuple[PurePosixPath, tarf
     entry = next((m for p, m in members if p == PurePosixPath(root, MANIFEST) and m.isreg()), None)
     if entry is None:
         raise ArchiveError(f"no {root}/{MANIFEST}: not a synclab archive")
+    if entry.size > MAX_MANIFEST_BYTES:
+        raise ArchiveError(f"{MANIFEST} is {entry.size:,} bytes, more than synclab reads ({MAX_MANIFEST_BYTES:,})")
     handle = tar.extractfile(entry)
     try:
-        data = json.loads(handle.read() if handle else b"")
+        data = loads_json(handle.read(MAX_MANIFEST_BYTES) if handle else b"")
+    except BoundError as error:
+        raise ArchiveError(f"{MANIFEST} {error}") from None
     except ValueError as error:
         raise ArchiveError(f"{MANIFEST} is not valid JSON: {error}") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
@@ -329,8 +386,40 @@ def unpacked(archive: Path) -> Iterator[Path]:
     checked = verify(archive)
     if not checked.ok:
         raise ArchiveError(f"{archive}: does not match its manifest ({problems(checked)}); see synclab verify")
-    with tempfile.TemporaryDirectory(prefix="synclab-archive-") as tmp:
-        yield extract(archive, Path(tmp))
+    with private_directory() as tmp:
+        yield extract(archive, tmp)
+
+
+_HELD = set(INTERRUPTING)  # held while the private directory is made and removed
+
+
+@contextlib.contextmanager
+def private_directory() -> Iterator[Path]:
+    """A synclab-archive-* temporary directory, removed on every way out: an error, Ctrl-C, SIGTERM or SIGHUP.
+
+    The signals are held while the directory is made and while it is removed, so none lands
+    between the two and leaves it behind; one held meanwhile arrives once it is gone.
+    """
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        with tempfile.TemporaryDirectory(prefix=_TEMP_PREFIX) as tmp:
+            yield Path(tmp)
+        return
+    with interrupting():
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+        try:
+            tmp = tempfile.mkdtemp(prefix=_TEMP_PREFIX)
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            raise
+        try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+            yield Path(tmp)
+        finally:
+            try:
+                signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+            finally:  # even when a signal lands just before the line above
+                shutil.rmtree(tmp, ignore_errors=True)
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def problems(checked: Verification) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from synclab.kernel.env import PACKAGES
+from synclab.records.bounded import load_json_file
 from synclab.reports.report import RESULT, Report, Row, collect, flatten, runtime_of, swept_keys
 from synclab.reports.table import format_table, number
 from synclab.reports.verdict import ALPHA, Counts, Decision, Verdict, decide, overall
@@ -66,8 +67,8 @@ class Comparison:
 
 def read_env(directory: Path) -> Optional[Dict[str, Any]]:
     try:
-        data = json.loads((directory / ENV).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = load_json_file(directory / ENV)
+    except (OSError, ValueError):  # past a bound too (bounded.BoundError): the environment is unknown
         return None
     return data if isinstance(data, dict) else None
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+from synclab.records.bounded import (MAX_RESULT_BYTES, MAX_YAML_BYTES, BoundError, check_repeats, load_yaml,
+                                     loads_json, read_capped)
 from synclab.records.judge import Unusable, judge_result
 from synclab.kernel.outcome import DRIFT_OUTCOMES, OUTCOMES, DriftStats, drift_stats
 from synclab.kernel.results import RESULT, SCHEMA_VERSIONS, write_text_atomic
@@ -142,8 +144,8 @@ def _parse_overrides_yaml(text: str) -> List[str]:
     import yaml  # installed with omegaconf; only needed for unusual quoting
 
     try:
-        loaded = yaml.safe_load(text)
-    except yaml.YAMLError:
+        loaded = load_yaml(text)
+    except (yaml.YAMLError, ValueError):  # BoundError included: an alias bomb is not a list of overrides
         return []
     return [str(item) for item in loaded] if isinstance(loaded, list) else []
 
@@ -273,8 +275,9 @@ def interpreter_of(recorded: Any) -> Optional[str]:
 def read_run(directory: str, path: str) -> Union[Row, Skipped, None]:
     """One directory as a run: a row, the reason it is skipped, or None when it holds no result.json."""
     try:
-        with open(f"{directory}/{RESULT}", "rb") as handle:
-            raw = handle.read()
+        raw = read_capped(f"{directory}/{RESULT}", MAX_RESULT_BYTES)
+    except BoundError as error:
+        return Skipped(path, f"{RESULT} {error}")
     except FileNotFoundError:
         return None
     except IsADirectoryError:
@@ -284,7 +287,10 @@ def read_run(directory: str, path: str) -> Union[Row, Skipped, None]:
     if not raw.strip():
         return Skipped(path, f"{RESULT} is empty")
     try:
-        data = json.loads(raw)
+        data = loads_json(raw)
+        check_repeats(data)
+    except BoundError as error:
+        return Skipped(path, f"{RESULT} {error}")
     except UnicodeDecodeError:
         return Skipped(path, f"{RESULT} is not text (not JSON)")
     except ValueError as error:
@@ -294,14 +300,16 @@ def read_run(directory: str, path: str) -> Union[Row, Skipped, None]:
     overrides: List[str] = []
     if not (isinstance(data, dict) and isinstance(data.get("overrides"), list)):
         try:  # results that do not record their overrides: read what Hydra kept
-            with open(os.path.join(directory, *OVERRIDES), encoding="utf-8") as handle:
-                overrides = parse_overrides(handle.read())
-        except (OSError, UnicodeDecodeError):
+            text = read_capped(os.path.join(directory, *OVERRIDES), MAX_YAML_BYTES).decode("utf-8")
+            overrides = parse_overrides(text)
+        except (OSError, UnicodeDecodeError, BoundError):
             pass
     try:
         return row_from_result(data, path, overrides)
     except Unusable as error:
         return Skipped(path, str(error))
+    except (ArithmeticError, RecursionError) as error:  # numbers within the bounds whose statistics are not
+        return Skipped(path, f"{RESULT} holds numbers synclab cannot summarize ({error})")
 
 
 def collect(root: "str | os.PathLike[str]") -> Report:
