@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import List, Tuple
 
+from synclab.records.resultfile import document
 from synclab.reports.report import collect, lock_cost_cell
 from synclab.kernel.runner import run_experiment
 from synclab.kernel.spec import ExperimentSpec
@@ -34,7 +35,7 @@ def _in_the_report(primitive: str, lock: str, times: int) -> Tuple[float, str]:
     with tempfile.TemporaryDirectory(prefix="synclab-bench-lockcost-") as tmp:
         sweep = Path(tmp) / "sweep"
         for num, name in enumerate(("none", lock)):
-            data = run_experiment(_spec(primitive, name, times, REPEATS)).to_dict()
+            data = document(run_experiment(_spec(primitive, name, times, REPEATS)))
             data["overrides"] = [f"lock={name}"]
             (sweep / str(num)).mkdir(parents=True)
             (sweep / str(num) / "result.json").write_text(json.dumps(data))

@@ -21,7 +21,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from conftest import CONF, ROOT, CliRun, preset_names, run_cli
-from synclab.kernel.results import SCHEMA_VERSION
+from synclab.records.resultfile import SCHEMA_VERSION
 from synclab.kernel.spec import INCREMENTS, LOCK_SUPPORT
 
 Cli = Callable[..., CliRun]

@@ -1,5 +1,5 @@
 """classify(): one outcome per repeat, questions asked in order; grades: defaults and overrides;
-judge() and summarize() built on them."""
+classify_repeat() and summarize() built on them."""
 
 from typing import Optional
 
@@ -7,7 +7,8 @@ import pytest
 
 from synclab.kernel.outcome import GRADES, OUTCOMES, classify, default_grades, grade_table
 from synclab.kernel.primitives import RawRepeat
-from synclab.kernel.results import judge, summarize
+from synclab.kernel.results import classify_repeat
+from synclab.records.resultfile import summarize
 from synclab.kernel.spec import ExperimentSpec
 
 
@@ -121,7 +122,7 @@ def raw(**changes: object) -> RawRepeat:
 
 def test_judge_derives_drift_rate_and_grade() -> None:
     s = ExperimentSpec(workers=2, times=1000, initial=2000, lock="none")
-    result = judge(3, s, raw(after=1990))
+    result = classify_repeat(3, s, raw(after=1990))
     assert result.repeat == 3
     assert (result.before, result.after, result.expected, result.drift) == (2000, 1990, 2000, -10)
     assert (result.ops_expected, result.ops_done) == (2000, 2000)
@@ -131,21 +132,21 @@ def test_judge_derives_drift_rate_and_grade() -> None:
 
 def test_judge_uses_grade_overrides_and_handles_an_unreadable_balance() -> None:
     s = ExperimentSpec(workers=2, times=1000, lock="explicit", grades={"timeout": "acceptable"})
-    result = judge(0, s, raw(after=None, ops_reported=0, ops_done=0, failed_workers=2, timed_out=True, work_s=None))
+    result = classify_repeat(0, s, raw(after=None, ops_reported=0, ops_done=0, failed_workers=2, timed_out=True, work_s=None))
     assert (result.outcome, result.grade) == ("timeout", "acceptable")
     assert result.drift is None and result.ops_per_s is None and result.work_s is None
-    locked = judge(0, s, raw(after=1999))
+    locked = classify_repeat(0, s, raw(after=1999))
     assert (locked.outcome, locked.grade) == ("lost_updates", "forbidden")
 
 
 def test_summarize_counts_outcomes_and_spreads_drift_of_finished_repeats_only() -> None:
     s = ExperimentSpec(workers=2, times=1000, initial=2000, lock="none")
     runs = [
-        judge(0, s, raw(after=2010, work_s=0.5)),
-        judge(1, s, raw(after=2000, work_s=0.25)),
-        judge(2, s, raw(after=1970, work_s=0.125)),
-        judge(3, s, raw(after=2000, ops_done=0)),  # not_shared: its drift says nothing
-        judge(4, s, raw(after=None, timed_out=True, ops_done=0, ops_reported=0, work_s=None)),
+        classify_repeat(0, s, raw(after=2010, work_s=0.5)),
+        classify_repeat(1, s, raw(after=2000, work_s=0.25)),
+        classify_repeat(2, s, raw(after=1970, work_s=0.125)),
+        classify_repeat(3, s, raw(after=2000, ops_done=0)),  # not_shared: its drift says nothing
+        classify_repeat(4, s, raw(after=None, timed_out=True, ops_done=0, ops_reported=0, work_s=None)),
     ]
     summary = summarize(runs)
     assert summary["repeats"] == 5
@@ -159,5 +160,5 @@ def test_summarize_counts_outcomes_and_spreads_drift_of_finished_repeats_only() 
 
 def test_summarize_of_nothing_finished() -> None:
     s = ExperimentSpec(workers=2, times=10)
-    summary = summarize([judge(0, s, raw(after=None, timed_out=True, work_s=None))])
+    summary = summarize([classify_repeat(0, s, raw(after=None, timed_out=True, work_s=None))])
     assert summary["drift_mean"] is None and summary["drift_min"] is None and summary["ops_per_s_median"] is None

@@ -11,7 +11,8 @@ from typing import Any, Dict, List
 import pytest
 
 from synclab.records.judge import judge_result
-from synclab.kernel.results import SCHEMA_VERSION, ExperimentResult, RepeatResult
+from synclab.kernel.results import ExperimentResult, RepeatResult
+from synclab.records.resultfile import SCHEMA_VERSION, document
 from synclab.kernel.runner import run_experiment
 from synclab.kernel.spec import CROSS_PROCESS, LOCK_SUPPORT, PRIMITIVES, ConfigError, ExperimentSpec
 
@@ -141,7 +142,7 @@ def test_inherited_balance_is_not_shared_under_spawn_or_forkserver(start_method:
         assert run.ops_done == 0  # ...where the parent cannot see it
         assert run.after == run.before == 1000  # a balance that never moved is no proof of safety
         assert run.grade == "forbidden"
-    assert result.to_dict()["summary"]["forbidden"] == ["not_shared"]
+    assert document(result)["summary"]["forbidden"] == ["not_shared"]
 
 
 @pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork here")
@@ -263,7 +264,7 @@ def test_a_bad_spec_starts_nothing() -> None:
 
 def test_result_dict_is_consistent_with_its_runs() -> None:
     spec = ExperimentSpec(primitive="process", lock="explicit", workers=3, times=500, amount=2, initial=7, repeats=3)
-    data = run_experiment(spec).to_dict()
+    data = document(run_experiment(spec))
     assert data["schema_version"] == SCHEMA_VERSION
     assert data["config"] == dataclasses.asdict(spec)
     assert [run["repeat"] for run in data["runs"]] == [0, 1, 2]

@@ -19,8 +19,9 @@ from typing import Iterator, Optional
 
 from loguru import logger
 
-from synclab.records.filing import INTERRUPTED, unfinished
-from synclab.kernel.results import write_json_atomic
+from synclab.records.filing import unfinished
+from synclab.records.files import INTERRUPTED
+from synclab.records.files import write_json_atomic
 
 _STATE: dict = {"pid": None, "signal": None, "sweep": None, "forking": False, "raised": False}
 _REDELIVER_S = 0.05

@@ -22,7 +22,9 @@ from synclab.kernel.corun import CoRun
 from synclab.kernel.env import PATCH, capture, git_diff, interpreter_record, prefetch, source_dir
 from synclab.records.filing import pack
 from synclab.app.logs import ensure_console, job_log, setup_console
-from synclab.kernel.results import RESULT, RepeatResult, write_bytes_atomic, write_json_atomic
+from synclab.kernel.results import RepeatResult
+from synclab.records.files import RESULT, write_bytes_atomic, write_json_atomic
+from synclab.records.resultfile import document
 from synclab.kernel.primitives import restore_default_start_method
 from synclab.kernel.runner import run_experiment
 from synclab.kernel.spec import ConfigError, ExperimentSpec, validate
@@ -101,7 +103,7 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
             logger.info(f"running under {python}")
             on_env = lambda env: (captured.append(env), _write_env(out, _job_env(spec, env)))  # noqa: E731
             result = run_in_interpreter(python, spec, on_repeat=on_repeat, on_env=on_env)
-        data = result.to_dict()
+        data = document(result)
         if captured:  # compare and replay read it: a run on another interpreter measured something else
             data["interpreter"] = interpreter_record(captured[-1])
         data["overrides"] = list(HydraConfig.get().overrides.task)  # the job's own keys, for reports

@@ -114,7 +114,7 @@ def keeping_sweep_record(config: Optional[DictConfig], resume: bool) -> Iterator
         yield
     finally:
         if record is not None and original is not None:
-            from synclab.kernel.results import write_text_atomic
+            from synclab.records.files import write_text_atomic
 
             write_text_atomic(record, original)
 

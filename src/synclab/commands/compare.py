@@ -4,7 +4,7 @@ import argparse
 import sys
 
 from synclab.commands.cli import fail
-from synclab.kernel.results import RESULT
+from synclab.records.files import RESULT
 from synclab.reports.compare import NotRuns, compare_trees, format_pair, format_sweep, opened
 from synclab.reports.verdict import ALPHA, EXIT_CODES, EXIT_HELP, overall
 

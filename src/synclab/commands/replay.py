@@ -28,8 +28,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from synclab import __version__
 from synclab.reports.compare import (ALPHA, Comparison, Side, compare_sides, format_pair, format_sweep, opened, read_env, side_of,
                       tally)
-from synclab.reports.report import RESULT, Row, collect, read_run, write_summary
-from synclab.kernel.results import write_json_atomic
+from synclab.reports.report import Row, collect, read_run, write_summary
+from synclab.records.files import ORIGIN, RESULT, write_json_atomic
 from synclab.kernel.spec import MAX_SECONDS, ConfigError
 from synclab.records.bounded import MAX_REPEATS, MAX_YAML_BYTES, BoundError, load_yaml, read_capped
 from synclab.records.signals import deferred
@@ -40,7 +40,6 @@ from synclab.reports.verdict import EXIT_CODES, EXIT_HELP, Verdict, overall
 
 EXIT_FAILED = 2
 EPILOG = EXIT_HELP.replace("2 usage or configuration error", "2 usage error, or a job could not be replayed")
-ORIGIN = "origin.json"
 CONFIG = (".hydra", "config.yaml")
 DEFAULT_OUT = Path("outputs") / "replay"
 RUN_PY = Path(__file__).resolve().parents[3] / "run.py"

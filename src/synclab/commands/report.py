@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from synclab.commands.cli import fail
-from synclab.kernel.results import RESULT
+from synclab.records.files import RESULT
 from synclab.reports.report import FORMATS, Report, _jobs, _outcome_order, collect, render, write_summary
 
 EXIT_FORBIDDEN = 1

@@ -7,7 +7,7 @@ nothing of Hydra or logging, and reports each repeat through a callback as it fi
 from typing import Callable, List, Optional
 
 from synclab.kernel.primitives import run_repeat
-from synclab.kernel.results import ExperimentResult, RepeatResult, judge
+from synclab.kernel.results import ExperimentResult, RepeatResult, classify_repeat
 from synclab.kernel.spec import ExperimentSpec, validate
 
 OnRepeat = Callable[[RepeatResult], None]
@@ -17,7 +17,7 @@ def run_experiment(spec: ExperimentSpec, on_repeat: Optional[OnRepeat] = None) -
     validate(spec)
     runs: List[RepeatResult] = []
     for index in range(spec.repeats):
-        result = judge(index, spec, run_repeat(spec))
+        result = classify_repeat(index, spec, run_repeat(spec))
         runs.append(result)
         if on_repeat is not None:
             on_repeat(result)

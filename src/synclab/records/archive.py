@@ -30,7 +30,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 from synclab import __version__
-from synclab.kernel.results import umask
+from synclab.records.files import RESULT, umask
 from synclab.records.bounded import (MAX_MANIFEST_BYTES, MAX_MEMBER_NAME, MAX_TAR_HEADER_BYTES, MAX_TAR_METADATA_BYTES,
                                      BoundError, loads_json)
 from synclab.records.signals import INTERRUPTING, interrupting
@@ -109,7 +109,7 @@ def _files(directory: Path) -> List[Tuple[str, Path]]:
 
 
 def _has_result(directory: Path) -> bool:
-    return any("result.json" in names for _, _, names in os.walk(directory))
+    return any(RESULT in names for _, _, names in os.walk(directory))
 
 
 def _tarinfo(name: str, size: int, mtime: float) -> tarfile.TarInfo:
@@ -159,7 +159,7 @@ def pack(directory: Path, output: Path) -> Manifest:
                 "synclab_version": __version__,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "root": root,
-                "kind": "run" if (directory / "result.json").is_file() else "sweep",
+                "kind": "run" if (directory / RESULT).is_file() else "sweep",
                 "files": files,
                 "environment": capture(None),
             }

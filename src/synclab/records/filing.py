@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Dict, Tuple
 
 from synclab.kernel.env import PATCH
-from synclab.kernel.results import RESULT, write_text_atomic
+from synclab.records.files import ENV, INTERRUPTED, LOG, RESULT, write_text_atomic
 
-INTERRUPTED = "interrupted.json"
 # What a job leaves in its directory, in the order it is filed: result.json last marks it complete.
-JOB_FILES = (".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", "env.json", PATCH, "run.log", RESULT)
+JOB_FILES = (".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", ENV, PATCH, LOG, RESULT)
 # What an unfinished attempt may leave, cleared before the job runs again.
-ATTEMPT_FILES = ("env.json", PATCH, "run.log", INTERRUPTED)
+ATTEMPT_FILES = (ENV, PATCH, LOG, INTERRUPTED)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from synclab.kernel.outcome import GRADES, OUTCOMES, classify, grade_table
-from synclab.kernel.results import RESULT, summarize
+from synclab.records.files import RESULT
+from synclab.records.resultfile import summarize
 from synclab.kernel.spec import DIRECTIONS, ExperimentSpec
 
 # Integers a result may hold: far beyond any balance or count synclab produces, small enough that

@@ -16,11 +16,11 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from synclab.kernel.env import PACKAGES
 from synclab.records.bounded import load_json_file
-from synclab.reports.report import RESULT, Report, Row, collect, flatten, runtime_of, swept_keys
+from synclab.records.files import ENV, RESULT
+from synclab.reports.report import Report, Row, collect, flatten, runtime_of, swept_keys
 from synclab.reports.table import format_table, number
 from synclab.reports.verdict import ALPHA, Counts, Decision, Verdict, decide, overall
 
-ENV = "env.json"
 # Config keys that do not make two jobs different experiments.
 UNMATCHED_KEYS = ("repeats", "experiment")
 # env.json fields that can change what an experiment measures; packages.* are compared too.

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from synclab.reports.report import Report
-from synclab.kernel.results import write_bytes_atomic
+from synclab.records.files import write_bytes_atomic
 from synclab.reports.stats import median
 
 OUTCOMES_PNG = "outcomes.png"

@@ -22,12 +22,12 @@ from synclab.records.bounded import (MAX_RESULT_BYTES, MAX_YAML_BYTES, BoundErro
                                      loads_json, read_capped)
 from synclab.records.judge import Unusable, judge_result
 from synclab.kernel.outcome import DRIFT_OUTCOMES, OUTCOMES, DriftStats, drift_stats
-from synclab.kernel.results import RESULT, SCHEMA_VERSIONS, write_text_atomic
+from synclab.records.files import INTERRUPTED, LOG, RESULT, write_text_atomic
+from synclab.records.resultfile import SCHEMA_VERSIONS
 from synclab.reports.stats import (BASELINE_IGNORED, baseline_key, geometric_mean, never_seen_bound,
                     ratio_of_rates, wilson)
 from synclab.reports.table import format_table, number
 
-INTERRUPTED = "interrupted.json"
 OVERRIDES = (".hydra", "overrides.yaml")
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
@@ -109,7 +109,7 @@ def _missing_reason(entries: Mapping[str, Any]) -> str:
         return f"no {RESULT}: the job was interrupted (see {INTERRUPTED}); `synclab resume` reruns it"
     if any(name.startswith(f".{RESULT}.") and name.endswith(".tmp") for name in entries):
         return f"no {RESULT}: the job stopped while writing it (a temporary file is left)"
-    if "run.log" in entries:
+    if LOG in entries:
         return f"no {RESULT}: the job did not finish (interrupted or failed; see run.log)"
     return f"no {RESULT}: the job did not run (interrupted before it started, or its config was refused)"
 
@@ -339,7 +339,7 @@ def collect(root: "str | os.PathLike[str]") -> Report:
         except OSError as error:
             skipped.append(Skipped(path, f"unreadable directory: {error.strerror or error}"))
             continue
-        if ".hydra" in entries or "run.log" in entries or INTERRUPTED in entries:
+        if ".hydra" in entries or LOG in entries or INTERRUPTED in entries:
             skipped.append(Skipped(path, _missing_reason(entries)))
             continue
         subdirs = [name for name, entry in entries.items()

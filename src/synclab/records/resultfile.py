@@ -1,0 +1,59 @@
+"""result.json: the one place that knows its format. The document a run writes, its summary,
+and the schema versions a reader accepts before judging it (records.judge checks every claim).
+
+Format history of result.json (``schema_version``):
+
+- 1: config, grading, runs (the repeat's numbers, its outcome and grade), summary; later
+  versions of 1 add ``overrides`` and ``host``.
+- 2: every repeat also records ``timed_out``, so that a reader can derive its outcome from its
+  numbers alone (judge.py); a schema 1 repeat's timeout is known only from its stored outcome.
+  ``interpreter`` records what ran the loop (implementation, version, free_threaded,
+  gil_enabled, start_method), which compare and replay match; before it, only env.json had it.
+"""
+
+import statistics
+from dataclasses import asdict
+from typing import Any, Dict, Sequence
+
+from synclab.kernel.outcome import DRIFT_OUTCOMES, drift_stats, grade_table
+from synclab.kernel.results import ExperimentResult
+
+SCHEMA_VERSION = 2
+SCHEMA_VERSIONS = (1, 2)  # what this synclab reads
+
+
+def document(result: ExperimentResult) -> Dict[str, Any]:
+    """What result.json holds for a run, before the job adds its overrides, host and interpreter."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "config": result.spec.to_dict(),
+        "grading": grade_table(result.spec.lock, result.spec.grades),
+        "runs": [asdict(run) for run in result.runs],
+        "summary": summarize(result.runs),
+    }
+
+
+def summarize(runs: Sequence[Any]) -> Dict[str, Any]:
+    """Counts per outcome and the spread of drift and throughput over the repeats that have them.
+
+    ``runs`` are RepeatResults, or anything with their outcome, grade, drift and ops_per_s:
+    the readers recompute a stored summary with this same function.
+    """
+    outcomes: Dict[str, int] = {}
+    grades: Dict[str, int] = {}
+    for run in runs:
+        outcomes[run.outcome] = outcomes.get(run.outcome, 0) + 1
+        grades[run.grade] = grades.get(run.grade, 0) + 1
+    drift = drift_stats([run.drift for run in runs if run.drift is not None and run.outcome in DRIFT_OUTCOMES])
+    rates = [run.ops_per_s for run in runs if run.ops_per_s is not None]
+    return {
+        "repeats": len(runs),
+        "outcomes": outcomes,
+        "grades": grades,
+        "forbidden": sorted({run.outcome for run in runs if run.grade == "forbidden"}),
+        "drift_mean": None if drift.mean is None else round(drift.mean, 3),
+        "drift_stdev": None if drift.stdev is None else round(drift.stdev, 3),
+        "drift_min": drift.min,
+        "drift_max": drift.max,
+        "ops_per_s_median": round(statistics.median(rates), 1) if rates else None,
+    }
