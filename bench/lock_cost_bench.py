@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import List, Tuple
 
 from synclab.records.resultfile import document
-from synclab.reports.report import collect, lock_cost_cell
+from synclab.reports.report import collect
+from synclab.reports.render import lock_cost_cell
 from synclab.kernel.runner import run_experiment
 from synclab.kernel.spec import ExperimentSpec
 from synclab.reports.stats import geometric_mean

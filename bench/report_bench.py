@@ -22,7 +22,8 @@ from omegaconf import OmegaConf
 
 from synclab.app.callbacks import ReportCallback
 from synclab.reports.summary import summarize_sweep
-from synclab.reports.report import collect, to_csv
+from synclab.reports.report import collect
+from synclab.reports.render import to_csv
 
 Row = Tuple[str, float, str]
 RUNS = 10_000

@@ -13,7 +13,6 @@ from omegaconf import OmegaConf
 
 from synclab.app import callbacks
 from synclab.commands import report as report_command
-from synclab.reports import report
 from synclab.app.callbacks import ReportCallback, count_jobs
 from synthetic import result
 
@@ -139,8 +138,10 @@ def synthetic_sweep(root: Path, jobs: int) -> Path:
 def test_the_tree_is_read_once_at_the_end_not_per_job(tmp_path, monkeypatch):
     sweep_dir = synthetic_sweep(tmp_path / "s", 25)
     calls = []
-    real_collect = report.collect
-    monkeypatch.setattr(report, "collect", lambda root: calls.append(root) or real_collect(root))
+    from synclab.reports import summary
+
+    real_collect = summary.collect  # what the end-of-sweep summary reads the tree with
+    monkeypatch.setattr(summary, "collect", lambda root: calls.append(root) or real_collect(root))
     config = OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep_dir)},
                                          "launcher": {"_target_": callbacks.BASIC_LAUNCHER}}})
     callback = ReportCallback(plots=False, table=False)

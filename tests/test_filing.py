@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from synclab.reports import report
+from synclab.reports import render, report
 from synclab.app.config import describe_error
 from synclab.kernel.corun import CoRun
 from synclab.records.filing import JobFiles, clear_attempt, file_job, pack, unfinished
@@ -78,15 +78,15 @@ def test_the_report_marks_co_run_rows_and_names_interrupted_jobs(tmp_path):
     (tmp_path / "2").mkdir()
     (tmp_path / "2" / "interrupted.json").write_text("{}")
     built = report.collect(tmp_path)
-    table = report.to_table(built)
+    table = render.to_table(built)
     assert "co-run" in table.splitlines()[0]
     assert "CO-RUN: 2 others, load 2.5" in table and table.count("CO-RUN") == 1
     assert "1 ran beside other jobs on their host" in table
     assert [s.reason for s in built.skipped] == [
         "no result.json: the job was interrupted (see interrupted.json); `synclab resume` reruns it"]
-    assert [(r["co_jobs"], r["host_load"]) for r in report.records(built)] == [(0, 2.5), (2, 2.5)]
+    assert [(r["co_jobs"], r["host_load"]) for r in render.records(built)] == [(0, 2.5), (2, 2.5)]
     alone = report.collect(tmp_path / "0")
-    assert "co-run" not in report.to_table(alone) and "CO-RUN" not in report.to_markdown(alone)
+    assert "co-run" not in render.to_table(alone) and "CO-RUN" not in render.to_markdown(alone)
 
 
 def test_a_launcher_without_its_plugin_names_the_extra_to_install():

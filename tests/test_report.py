@@ -16,7 +16,8 @@ from synclab.app import progress
 from synclab.commands.cli import main
 from synclab.kernel.outcome import default_grades, grade_table
 from synclab.reports.plots import DRIFT_PNG, OUTCOMES_PNG, THROUGHPUT_PNG, draw_all
-from synclab.reports.report import NO_BASELINE, collect, lock_cost_cell, parse_overrides, render, row_from_result, write_summary
+from synclab.reports.report import NO_BASELINE, collect, parse_overrides, row_from_result
+from synclab.reports.render import lock_cost_cell, render, write_summary
 from synclab.reports.stats import ratio_of_rates, t_quantile
 from synthetic import job, result, sweep
 

@@ -113,7 +113,7 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
                            "they compete for cores and disturb what this job measures")
         write_json_atomic(out / RESULT, data)
         logger.info("outcomes: " + " ".join(f"{name}={count}" for name, count in data["summary"]["outcomes"].items()))
-    from synclab.reports.report import format_job
+    from synclab.reports.render import format_job
 
     print(format_repeats(result.runs), flush=True)
     print(format_job(data, path=out.name), end="", flush=True)

@@ -28,7 +28,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from synclab import __version__
 from synclab.reports.compare import (ALPHA, Comparison, Side, compare_sides, format_pair, format_sweep, opened, read_env, side_of,
                       tally)
-from synclab.reports.report import Row, collect, read_run, write_summary
+from synclab.reports.report import Row, collect, read_run
+from synclab.reports.render import write_summary
 from synclab.records.files import ORIGIN, RESULT, write_json_atomic
 from synclab.kernel.spec import MAX_SECONDS, ConfigError
 from synclab.records.bounded import MAX_REPEATS, MAX_YAML_BYTES, BoundError, load_yaml, read_capped

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from synclab.commands.cli import fail
 from synclab.records.files import RESULT
-from synclab.reports.report import FORMATS, Report, _jobs, _outcome_order, collect, render, write_summary
+from synclab.reports.report import Report, _outcome_order, collect
+from synclab.reports.render import FORMATS, _jobs, render, write_summary
 
 EXIT_FORBIDDEN = 1
 

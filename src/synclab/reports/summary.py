@@ -4,7 +4,8 @@ plots written there, its table printed. The callback, an interruption and resume
 from pathlib import Path
 from typing import List
 
-from synclab.reports.report import collect, to_table, write_summary
+from synclab.reports.report import collect
+from synclab.reports.render import to_table, write_summary
 
 
 def summarize_sweep(sweep_dir: Path, plots: bool = True, table: bool = True) -> List[Path]:
