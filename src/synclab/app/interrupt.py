@@ -32,6 +32,10 @@ def _on_signal(signum: int, frame: Optional[FrameType]) -> None:
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
         return
+    if _STATE["raised"]:
+        # The shutdown of the first interruption is under way (stopping workers, marking the
+        # job, writing the summary): a second Ctrl-C or SIGTERM must not break it half-way.
+        return
     _STATE["signal"] = signum
     if _STATE["forking"]:
         # Raised inside a fork hook, the interruption would be swallowed half-way through
@@ -138,10 +142,11 @@ def conclude() -> int:
     for job_dir in left.values():
         if not (job_dir / INTERRUPTED).exists():
             mark(job_dir)
+    from synclab.app import callbacks
     from synclab.reports.summary import summarize_sweep
 
     try:
-        summarize_sweep(sweep, table=False)
+        summarize_sweep(sweep, plots=callbacks.running is None or callbacks.running.plots, table=False)
     except Exception as error:  # the finished jobs are safe on disk; the summary can be redone
         logger.warning(f"sweep summary not written ({type(error).__name__}: {error})")
     names = ", ".join(sorted(left, key=lambda name: (len(name), name))) or "none"
