@@ -44,6 +44,33 @@ def count_jobs(config: DictConfig) -> Optional[int]:
         return None
 
 
+class ClaimCallback(Callback):
+    """Claim the run's or the sweep's directory before Hydra writes anything into it (claim.py):
+    listed first among the callbacks, so a second writer is refused before any other one runs."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _claim(config, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _claim(config, "hydra.sweep.dir")
+
+
+def _claim(config: DictConfig, key: str) -> None:
+    # Hydra turns an Exception raised in a callback into a warning: refusals exit from here
+    from hydra.core.hydra_config import HydraConfig
+
+    from synclab.app import claim
+    from synclab.app.job import fault_exit, refuse_exit
+
+    HydraConfig.instance().set_config(config)  # as the job will: the directory may use ${hydra:...}
+    try:
+        claim.claim(Path(str(OmegaConf.select(config, key))), key)
+    except claim.DirectoryInUse as error:
+        refuse_exit(str(error))
+    except OSError as error:
+        fault_exit(error, key)
+
+
 # The callback of the multirun in progress, so that a sweep refused at one of its jobs can be
 # removed (refused before its first: Hydra wrote multirun.yaml already) or summarized.
 running: Optional["ReportCallback"] = None
