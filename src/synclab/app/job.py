@@ -206,7 +206,10 @@ def _discard_refused_sweep() -> Optional[str]:
 
         try:
             summarize_sweep(sweep, plots=running.plots, table=False)
-        except Exception as error:  # the finished jobs are safe on disk; the summary can be redone
+        except OSError as error:  # the finished jobs are safe on disk; the summary can be redone
+            where = f"{claim.shorten(str(error.filename))}: " if error.filename else ""
+            return f"sweep summary not written ({where}{error.strerror or error})"
+        except Exception as error:
             return f"sweep summary not written ({type(error).__name__}: {error})"
     return None
 
