@@ -19,7 +19,7 @@ from typing import Iterator, Optional
 
 from loguru import logger
 
-from synclab.records.filing import unfinished
+from synclab.records.filing import remove_temporary, unfinished
 from synclab.records.files import INTERRUPTED
 from synclab.records.files import write_json_atomic
 
@@ -37,7 +37,7 @@ def _on_signal(signum: int, frame: Optional[FrameType]) -> None:
         # job, writing the summary): a second Ctrl-C or SIGTERM must not break it half-way.
         return
     _STATE["signal"] = signum
-    if _STATE["forking"]:
+    if _STATE["forking"] or _in_fork_hook(frame):
         # Raised inside a fork hook, the interruption would be swallowed half-way through
         # loguru's hook, leaving its locks held and the next fork deadlocked: send the signal
         # again once the fork is over.
@@ -59,6 +59,28 @@ def _forking(now: bool) -> None:
         _STATE["forking"] = now
 
 
+def _before_fork() -> None:
+    _forking(True)
+
+
+def _after_fork() -> None:
+    _forking(False)
+
+
+_HOOKS = {_forking.__code__, _before_fork.__code__, _after_fork.__code__}
+
+
+def _in_fork_hook(frame: Optional[FrameType]) -> bool:
+    """Whether the signal arrived inside synclab's own fork hooks, before the first one had set
+    the forking flag or after the last one cleared it: raised there, Python would print the
+    interruption as an ignored exception, traceback and all, and lose it."""
+    while frame is not None:
+        if frame.f_code in _HOOKS:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def check() -> None:
     """Raise again an interruption that Python swallowed: raised where Python only prints an
     exception (an at-fork hook, a finalizer), it is lost, and the sweep would run on."""
@@ -70,11 +92,7 @@ def check() -> None:
 def install() -> None:
     """Route SIGINT (unless it was ignored on purpose) and SIGTERM to a KeyboardInterrupt here."""
     if _STATE["pid"] is None:  # fork hooks cannot be removed: register them once
-        os.register_at_fork(
-            before=lambda: _forking(True),
-            after_in_parent=lambda: _forking(False),
-            after_in_child=lambda: _forking(False),
-        )
+        os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork)
     _STATE["pid"] = os.getpid()
     signal.signal(signal.SIGTERM, _on_signal)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
@@ -126,6 +144,7 @@ def _stop(job_dir: Path) -> None:
 
     stop_children()
     if job_dir.is_dir() and not (job_dir / "result.json").exists():
+        remove_temporary(job_dir)  # an interruption between creating one and the write's own cleanup
         mark(job_dir)
     logger.warning(f"job interrupted by {_signal_name()}: {job_dir}")
 
