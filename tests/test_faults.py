@@ -17,7 +17,7 @@ from typing import Iterator, List, Sequence
 import pytest
 
 from conftest import ROOT, CliRun, cli_command, cli_env, run_cli
-from synclab.claim import LOCK, shorten
+from synclab.app.claim import LOCK, shorten
 
 WAIT_S = 60
 TINY = ["times=50", "repeats=1"]
@@ -79,7 +79,7 @@ def test_a_directory_that_cannot_be_one_is_refused_naming_the_path_and_the_cause
 
 
 def claim(key: str, directory: Path) -> None:
-    from synclab import claim as claims
+    from synclab.app import claim as claims
 
     try:
         claims.claim(directory, key)

@@ -16,8 +16,8 @@ WAIT_S = 60
 
 SCRIPT = """
 import sys
-from synclab.runner import run_experiment
-from synclab.spec import ExperimentSpec
+from synclab.kernel.runner import run_experiment
+from synclab.kernel.spec import ExperimentSpec
 
 spec = ExperimentSpec(primitive="pool", workers=2, times=100000, timeout_s=0.001, repeats=int(sys.argv[1]))
 print(" ".join(sorted({run.outcome for run in run_experiment(spec).runs})))
