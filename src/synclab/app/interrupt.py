@@ -37,7 +37,11 @@ def _on_signal(signum: int, frame: Optional[FrameType]) -> None:
         # job, writing the summary): a second Ctrl-C or SIGTERM must not break it half-way.
         return
     _STATE["signal"] = signum
-    if _STATE["forking"] or _in_fork_hook(frame):
+    if _in_fork_hook(frame):
+        # Raised here, Python would print it as an ignored exception and lose it; check()
+        # raises it once the repeat is over, and no thread is started in the middle of a fork.
+        return
+    if _STATE["forking"]:
         # Raised inside a fork hook, the interruption would be swallowed half-way through
         # loguru's hook, leaving its locks held and the next fork deadlocked: send the signal
         # again once the fork is over.
@@ -72,8 +76,7 @@ _HOOKS = {_forking.__code__, _before_fork.__code__, _after_fork.__code__}
 
 def _in_fork_hook(frame: Optional[FrameType]) -> bool:
     """Whether the signal arrived inside synclab's own fork hooks, before the first one had set
-    the forking flag or after the last one cleared it: raised there, Python would print the
-    interruption as an ignored exception, traceback and all, and lose it."""
+    the forking flag or after the last one cleared it."""
     while frame is not None:
         if frame.f_code in _HOOKS:
             return True
