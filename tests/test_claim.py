@@ -26,8 +26,9 @@ def _start(args: Sequence[str]) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _race(first: List[str], second: List[str]) -> Dict[str, object]:
-    """Start both at once; once one has ended, stop the other with SIGTERM. Every wait bounded."""
+def _race(first: List[str], second: List[str], started: Path) -> Dict[str, object]:
+    """Start both at once; once one has ended and the other has started its job (``started``
+    exists), stop the other with SIGTERM. Every wait bounded."""
     procs = [_start(first), _start(second)]
     try:
         deadline = time.monotonic() + WAIT_S
@@ -37,7 +38,10 @@ def _race(first: List[str], second: List[str]) -> Dict[str, object]:
         loser = next(proc for proc in procs if proc.poll() is not None)
         winner = next(proc for proc in procs if proc is not loser)
         lost = loser.communicate(timeout=WAIT_S)
-        assert winner.poll() is None, f"both ended: {lost[1][-2000:]}"
+        while not started.exists():
+            assert winner.poll() is None, f"both ended: {lost[1][-2000:]}"
+            assert time.monotonic() < deadline, f"{started} did not appear within {WAIT_S} s"
+            time.sleep(0.02)
         winner.send_signal(signal.SIGTERM)
         won = winner.communicate(timeout=WAIT_S)
     finally:
@@ -63,7 +67,7 @@ def _refused_one_of(race: Dict[str, object], key: str, directory: Path) -> None:
 def test_two_runs_started_at_once_into_one_directory_one_is_refused_and_touches_nothing(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     race = _race(["lock=none", *LONG, f"hydra.run.dir={run_dir}"],
-                 ["lock=rlock", *LONG, f"hydra.run.dir={run_dir}"])
+                 ["lock=rlock", *LONG, f"hydra.run.dir={run_dir}"], started=run_dir / "run.log")
     _refused_one_of(race, "hydra.run.dir", run_dir)
     lock = race["winner_args"][0].split("=")[1]
     assert OmegaConf.load(run_dir / ".hydra" / "config.yaml").lock.name == lock
@@ -78,7 +82,7 @@ def test_two_sweeps_started_at_once_into_one_directory_one_is_refused_and_keeps_
 ) -> None:
     sweep = tmp_path / "sweep"
     race = _race(["-m", "lock=none,explicit", *LONG, f"hydra.sweep.dir={sweep}"],
-                 ["-m", "lock=rlock,semaphore", *LONG, f"hydra.sweep.dir={sweep}"])
+                 ["-m", "lock=rlock,semaphore", *LONG, f"hydra.sweep.dir={sweep}"], started=sweep / "0" / "run.log")
     _refused_one_of(race, "hydra.sweep.dir", sweep)
     assert f"synclab resume {sweep}" in race["won_err"]
     record = OmegaConf.load(sweep / "multirun.yaml")  # the refused sweep left the winner's record
