@@ -56,19 +56,15 @@ class ClaimCallback(Callback):
 
 
 def _claim(config: DictConfig, key: str) -> None:
-    # Hydra turns an Exception raised in a callback into a warning: refusals exit from here
     from hydra.core.hydra_config import HydraConfig
 
     from synclab.app import claim
-    from synclab.app.job import fault_exit, refuse_exit
 
     HydraConfig.instance().set_config(config)  # as the job will: the directory may use ${hydra:...}
     try:
         claim.claim(Path(str(OmegaConf.select(config, key))), key)
-    except claim.DirectoryInUse as error:
-        refuse_exit(str(error))
-    except OSError as error:
-        fault_exit(error, key)
+    except (claim.DirectoryInUse, OSError) as error:
+        raise claim.Refused(error, key) from None
 
 
 # The callback of the multirun in progress, so that a sweep refused at one of its jobs can be
@@ -92,7 +88,7 @@ class ReportCallback(Callback):
         self.sweep_dir = Path(str(config.hydra.sweep.dir))
         from synclab.app import interrupt
 
-        interrupt.watch_sweep(Path(str(config.hydra.sweep.dir)))
+        interrupt.watch_sweep(Path(str(config.hydra.sweep.dir)), plots=self.plots)
         if OmegaConf.select(config, "hydra.launcher._target_") == BASIC_LAUNCHER:
             self._bar = progress.bar("jobs", count_jobs(config))
 

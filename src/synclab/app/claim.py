@@ -28,6 +28,16 @@ class DirectoryInUse(Exception):
     """Another live synclab process holds the directory's claim."""
 
 
+class Refused(BaseException):
+    """A claim refused inside a Hydra callback, where Hydra turns every Exception into a
+    warning and goes on: carried to the top as a BaseException, it ends there in one line."""
+
+    def __init__(self, error: Exception, key: str) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.key = key
+
+
 @dataclass
 class Claim:
     """A claimed directory: the open lock file, and what existed before the claim."""

@@ -23,7 +23,7 @@ from synclab.records.filing import remove_temporary, unfinished
 from synclab.records.files import INTERRUPTED
 from synclab.records.files import write_json_atomic
 
-_STATE: dict = {"pid": None, "signal": None, "sweep": None, "forking": False, "raised": False}
+_STATE: dict = {"pid": None, "signal": None, "sweep": None, "plots": True, "forking": False, "raised": False}
 _REDELIVER_S = 0.05
 
 
@@ -102,9 +102,10 @@ def install() -> None:
         signal.signal(signal.SIGINT, _on_signal)
 
 
-def watch_sweep(sweep_dir: Path) -> None:
-    """Remember the running sweep, so an interruption can summarize it."""
+def watch_sweep(sweep_dir: Path, plots: bool = True) -> None:
+    """Remember the running sweep, and whether its summary has plots, so an interruption can summarize it."""
     _STATE["sweep"] = Path(sweep_dir)
+    _STATE["plots"] = plots
 
 
 def _signal_name() -> str:
@@ -164,11 +165,10 @@ def conclude() -> int:
     for job_dir in left.values():
         if not (job_dir / INTERRUPTED).exists():
             mark(job_dir)
-    from synclab.app import callbacks
     from synclab.reports.summary import summarize_sweep
 
     try:
-        summarize_sweep(sweep, plots=callbacks.running is None or callbacks.running.plots, table=False)
+        summarize_sweep(sweep, plots=_STATE["plots"], table=False)
     except Exception as error:  # the finished jobs are safe on disk; the summary can be redone
         logger.warning(f"sweep summary not written ({type(error).__name__}: {error})")
     names = ", ".join(sorted(left, key=lambda name: (len(name), name))) or "none"

@@ -255,6 +255,10 @@ def launch(config_dir: Path, argv: Optional[list] = None) -> None:
         entry()
     except KeyboardInterrupt:
         sys.exit(interrupt.conclude())
+    except claim.Refused as refused:
+        if isinstance(refused.error, OSError):
+            fault_exit(refused.error, refused.key)
+        refuse_exit(str(refused.error))
     except (HydraException, OmegaConfBaseException) as error:
         if full_error:
             raise
