@@ -12,6 +12,7 @@ killed, a process can, so a repeat that hangs is still stopped at its timeout.
 
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -90,8 +91,41 @@ def _reap(processes: "List[Any]", grace: float) -> None:
 
 
 def stop_children() -> None:
-    """Stop and reap every child process still running: an interrupted repeat's workers."""
+    """Stop and reap every child process still running: an interrupted repeat's workers, and a
+    worker forked at the very instant of the interruption, before multiprocessing recorded it
+    (it would wait at its start barrier and keep the process's output open long after it)."""
     _reap(multiprocessing.active_children(), 0.0)
+    for pid in _unrecorded_forks():
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)  # killed: it goes at once
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+
+def _unrecorded_forks() -> "List[int]":
+    """This process's children that are forked copies of it (the same command line), as Linux's
+    /proc lists them; elsewhere none is found. A launcher's own jobs run other commands."""
+    me = os.getpid()
+    try:
+        with open(f"/proc/{me}/cmdline", "rb") as handle:
+            command = handle.read()
+        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return []
+    found = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                parent = int(handle.read().rsplit(b")", 1)[1].split()[1])
+            if parent != me:
+                continue
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if handle.read() == command:
+                    found.append(pid)
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
 
 
 # --- in one process: threads, a thread pool, asyncio tasks -------------------------------------
