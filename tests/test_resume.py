@@ -129,3 +129,39 @@ def test_an_interrupted_single_run_is_marked_and_leaves_no_result(tmp_path):
     assert err.strip().splitlines()[-1] == "synclab: interrupted by SIGTERM"
     assert not (run_dir / "result.json").exists()
     assert json.loads((run_dir / "interrupted.json").read_text())["signal"] == "SIGTERM"
+
+
+def test_a_second_signal_during_the_shutdown_is_absorbed(tmp_path):
+    """Ctrl-C twice, or SIGTERM twice: the second lands while the first is being handled (once
+    the interrupted job is marked, while the summary and its plots are written) and changes
+    nothing: no traceback, the first signal's exit status, the summary, plots and resume hint.
+    Both signals are tried at once, one sweep each."""
+    procs = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        sweep = tmp_path / signal.Signals(signum).name
+        procs[signum] = (sweep, subprocess.Popen(cli_command([*SWEEP, f"hydra.sweep.dir={sweep}"]), cwd=ROOT,
+                                                 env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    errors = {}
+    try:
+        for signum, (sweep, proc) in procs.items():
+            _wait_for(sweep / "0" / "result.json", proc)
+            _wait_for(sweep / "1" / "run.log", proc)
+            proc.send_signal(signum)
+        for signum, (sweep, proc) in procs.items():
+            _wait_for(sweep / "1" / "interrupted.json", proc)  # the shutdown is under way
+            proc.send_signal(signum)
+        for signum, (sweep, proc) in procs.items():
+            errors[signum] = proc.communicate(timeout=WAIT_S)[1]
+    finally:
+        for _, proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    for signum, (sweep, proc) in procs.items():
+        err = errors[signum]
+        assert proc.returncode == 128 + signum, err[-2000:]
+        assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-2000:]
+        assert err.strip().splitlines()[-1].endswith(f"Finish it with: synclab resume {sweep}")
+        assert [line.split(",")[0] for line in (sweep / "summary.csv").read_text().splitlines()[1:]] == ["0"]
+        assert (sweep / "outcomes.png").is_file() and (sweep / "drift.png").is_file()
+        assert not list(sweep.rglob("*.tmp"))

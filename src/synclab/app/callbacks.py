@@ -44,6 +44,29 @@ def count_jobs(config: DictConfig) -> Optional[int]:
         return None
 
 
+class ClaimCallback(Callback):
+    """Claim the run's or the sweep's directory before Hydra writes anything into it (claim.py):
+    listed first among the callbacks, so a second writer is refused before any other one runs."""
+
+    def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _claim(config, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        _claim(config, "hydra.sweep.dir")
+
+
+def _claim(config: DictConfig, key: str) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from synclab.app import claim
+
+    HydraConfig.instance().set_config(config)  # as the job will: the directory may use ${hydra:...}
+    try:
+        claim.claim(Path(str(OmegaConf.select(config, key))), key)
+    except (claim.DirectoryInUse, OSError) as error:
+        raise claim.Refused(error, key) from None
+
+
 # The callback of the multirun in progress, so that a sweep refused at one of its jobs can be
 # removed (refused before its first: Hydra wrote multirun.yaml already) or summarized.
 running: Optional["ReportCallback"] = None
@@ -65,7 +88,7 @@ class ReportCallback(Callback):
         self.sweep_dir = Path(str(config.hydra.sweep.dir))
         from synclab.app import interrupt
 
-        interrupt.watch_sweep(Path(str(config.hydra.sweep.dir)))
+        interrupt.watch_sweep(Path(str(config.hydra.sweep.dir)), plots=self.plots)
         if OmegaConf.select(config, "hydra.launcher._target_") == BASIC_LAUNCHER:
             self._bar = progress.bar("jobs", count_jobs(config))
 

@@ -185,6 +185,25 @@ def describe_override_error(args: "list[str]", error: BaseException, config_dir:
 CONFIG_GROUPS = ("primitive", "lock", "experiment")
 
 
+def describe_too_long(args: "list[str]", error: OSError, config_dir: Path) -> Optional[str]:
+    """One line for an option name longer than a file name may be: Hydra looks the option up as
+    a file while composing, and the system refuses the name (``File name too long``)."""
+    import errno
+
+    from synclab.app.claim import shorten
+
+    if error.errno != errno.ENAMETOOLONG or not error.filename:
+        return None
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        key = key.lstrip("+~")
+        if sep and len(value) > 255 and value in str(error.filename):
+            options = sorted(p.stem for p in (config_dir / key).glob("*.yaml")) if key in CONFIG_GROUPS else []
+            allowed = f"; choose from {', '.join(options)}" if options else ""
+            return f"{key}: unknown option {shorten(value)!r}, longer than a file name can be{allowed}"
+    return None
+
+
 # The plugin config each shipped launcher config extends -> the extra that installs the plugin.
 LAUNCHER_EXTRAS = {"submitit_slurm": "slurm", "submitit_local": "slurm", "ray": "ray", "joblib": "joblib"}
 

@@ -19,11 +19,11 @@ from typing import Iterator, Optional
 
 from loguru import logger
 
-from synclab.records.filing import unfinished
+from synclab.records.filing import remove_temporary, unfinished
 from synclab.records.files import INTERRUPTED
 from synclab.records.files import write_json_atomic
 
-_STATE: dict = {"pid": None, "signal": None, "sweep": None, "forking": False, "raised": False}
+_STATE: dict = {"pid": None, "signal": None, "sweep": None, "plots": True, "forking": False, "raised": False}
 _REDELIVER_S = 0.05
 
 
@@ -32,7 +32,15 @@ def _on_signal(signum: int, frame: Optional[FrameType]) -> None:
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
         return
+    if _STATE["raised"]:
+        # The shutdown of the first interruption is under way (stopping workers, marking the
+        # job, writing the summary): a second Ctrl-C or SIGTERM must not break it half-way.
+        return
     _STATE["signal"] = signum
+    if _in_fork_hook(frame):
+        # Raised here, Python would print it as an ignored exception and lose it; check()
+        # raises it once the repeat is over, and no thread is started in the middle of a fork.
+        return
     if _STATE["forking"]:
         # Raised inside a fork hook, the interruption would be swallowed half-way through
         # loguru's hook, leaving its locks held and the next fork deadlocked: send the signal
@@ -55,6 +63,27 @@ def _forking(now: bool) -> None:
         _STATE["forking"] = now
 
 
+def _before_fork() -> None:
+    _forking(True)
+
+
+def _after_fork() -> None:
+    _forking(False)
+
+
+_HOOKS = {_forking.__code__, _before_fork.__code__, _after_fork.__code__}
+
+
+def _in_fork_hook(frame: Optional[FrameType]) -> bool:
+    """Whether the signal arrived inside synclab's own fork hooks, before the first one had set
+    the forking flag or after the last one cleared it."""
+    while frame is not None:
+        if frame.f_code in _HOOKS:
+            return True
+        frame = frame.f_back
+    return False
+
+
 def check() -> None:
     """Raise again an interruption that Python swallowed: raised where Python only prints an
     exception (an at-fork hook, a finalizer), it is lost, and the sweep would run on."""
@@ -66,20 +95,17 @@ def check() -> None:
 def install() -> None:
     """Route SIGINT (unless it was ignored on purpose) and SIGTERM to a KeyboardInterrupt here."""
     if _STATE["pid"] is None:  # fork hooks cannot be removed: register them once
-        os.register_at_fork(
-            before=lambda: _forking(True),
-            after_in_parent=lambda: _forking(False),
-            after_in_child=lambda: _forking(False),
-        )
+        os.register_at_fork(before=_before_fork, after_in_parent=_after_fork, after_in_child=_after_fork)
     _STATE["pid"] = os.getpid()
     signal.signal(signal.SIGTERM, _on_signal)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         signal.signal(signal.SIGINT, _on_signal)
 
 
-def watch_sweep(sweep_dir: Path) -> None:
-    """Remember the running sweep, so an interruption can summarize it."""
+def watch_sweep(sweep_dir: Path, plots: bool = True) -> None:
+    """Remember the running sweep, and whether its summary has plots, so an interruption can summarize it."""
     _STATE["sweep"] = Path(sweep_dir)
+    _STATE["plots"] = plots
 
 
 def _signal_name() -> str:
@@ -122,6 +148,7 @@ def _stop(job_dir: Path) -> None:
 
     stop_children()
     if job_dir.is_dir() and not (job_dir / "result.json").exists():
+        remove_temporary(job_dir)  # an interruption between creating one and the write's own cleanup
         mark(job_dir)
     logger.warning(f"job interrupted by {_signal_name()}: {job_dir}")
 
@@ -141,7 +168,7 @@ def conclude() -> int:
     from synclab.reports.summary import summarize_sweep
 
     try:
-        summarize_sweep(sweep, table=False)
+        summarize_sweep(sweep, plots=_STATE["plots"], table=False)
     except Exception as error:  # the finished jobs are safe on disk; the summary can be redone
         logger.warning(f"sweep summary not written ({type(error).__name__}: {error})")
     names = ", ".join(sorted(left, key=lambda name: (len(name), name))) or "none"

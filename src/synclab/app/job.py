@@ -15,12 +15,13 @@ from loguru import logger
 from omegaconf import DictConfig
 
 from synclab import __version__
+from synclab.app import claim
 from synclab.app import interrupt
 from synclab.app import progress
-from synclab.app.config import describe_error, describe_override_error, to_spec
+from synclab.app.config import describe_error, describe_override_error, describe_too_long, to_spec
 from synclab.kernel.corun import CoRun
 from synclab.kernel.env import PATCH, capture, git_diff, interpreter_record, prefetch, source_dir
-from synclab.records.filing import pack
+from synclab.records.filing import INTERRUPTED, clear_attempt, pack, unfinished
 from synclab.app.logs import ensure_console, job_log, setup_console
 from synclab.kernel.results import RepeatResult
 from synclab.records.files import RESULT, write_bytes_atomic, write_json_atomic
@@ -32,6 +33,8 @@ from synclab.reports.table import format_repeats, shown_path
 
 ENV = "env.json"
 LOG = "run.log"
+MULTIRUN = "multirun.yaml"
+EXIT_FAULT = 1
 EXIT_CONFIG = 2
 
 
@@ -44,9 +47,33 @@ def _log_repeat(run: RepeatResult) -> None:
 
 
 def _discard(out: Path) -> None:
-    """Remove a job directory that holds nothing but Hydra's record: a refused config leaves no output."""
-    if out.is_dir() and {p.name for p in out.iterdir()} <= {".hydra"}:
-        shutil.rmtree(out, ignore_errors=True)
+    """Remove Hydra's record from a job directory that holds nothing else: a refused config
+    leaves no output. A claimed directory itself goes when its claim is released, and only if
+    the claim created it."""
+    if out.is_dir() and {p.name for p in out.iterdir()} <= {".hydra", claim.LOCK}:
+        shutil.rmtree(out / ".hydra", ignore_errors=True)
+        if claim.held(out) is None:
+            _remove_dir(out)
+
+
+def _remove_dir(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:  # not empty, or gone already
+        pass
+
+
+def _clear_unfinished(out: Path) -> None:
+    """After a fault, leave nothing half-written in a job directory without a result: its log,
+    environment and Hydra's record (a full disk leaves a 0-byte .hydra/config.yaml) go; a job
+    marked interrupted keeps its mark for resume."""
+    if not out.is_dir() or (out / RESULT).exists() or (out / INTERRUPTED).exists():
+        return
+    try:
+        clear_attempt(out)
+    except OSError:
+        pass
+    _discard(out)
 
 
 def _job_env(spec: ExperimentSpec, env: Dict[str, Any]) -> Dict[str, Any]:
@@ -121,29 +148,70 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
 
 
 def _config_exit(message: str) -> "NoReturn":
-    _discard_refused_sweep()
+    problem = _discard_refused_sweep()
+    if problem:
+        logger.warning(problem)
+    claim.release_all()
     sys.stderr.write(f"synclab: configuration error: {message}\n")
     sys.exit(EXIT_CONFIG)
 
 
-def _discard_refused_sweep() -> None:
-    """A sweep refused before any job ran leaves no directory holding only its multirun.yaml;
-    one refused at a later job gets its summary for the jobs that did finish."""
+def refuse_exit(message: str) -> "NoReturn":
+    """Refused before anything was written (a directory another synclab process holds)."""
+    claim.release_all()
+    sys.stderr.write(f"synclab: {message}\n")
+    sys.exit(EXIT_CONFIG)
+
+
+def fault_exit(error: OSError, key: Optional[str] = None) -> "NoReturn":
+    """A write the system refused (a full disk, a directory that cannot be created or written):
+    one line naming the path and the cause; what the fault left half-written is removed, and a
+    sweep keeps its finished jobs, their summary and the way to resume it."""
+    from synclab.app import callbacks
+
+    path = error.filename or next((held.directory for held in claim.claims()), None)
+    sweep = None if callbacks.running is None else callbacks.running.sweep_dir
+    for held in claim.claims():
+        jobs = unfinished(held.directory).values() if held.key == "hydra.sweep.dir" else [held.directory]
+        for job_dir in jobs:
+            _clear_unfinished(job_dir)
+    problem = _discard_refused_sweep()
+    where = f"{claim.shorten(str(path))}: " if path is not None else ""
+    cause = error.strerror or str(error)
+    message = f"{key}: {where}unusable as a directory ({cause})" if key else f"{where}{cause}"
+    if sweep is not None and claim.held(sweep) is not None and (sweep / MULTIRUN).is_file():
+        message += "; " + (problem or "the summary covers the finished jobs")
+        message += f"; once the cause is gone, finish it with: synclab resume {sweep}"
+    claim.release_all()
+    sys.stderr.write(f"synclab: {message}\n")
+    sys.exit(EXIT_FAULT)
+
+
+def _discard_refused_sweep() -> Optional[str]:
+    """A sweep refused before any job ran removes the multirun.yaml it wrote (and, on release,
+    the directories it created), never what it found there; one refused at a later job gets
+    its summary for the jobs that did finish. Returns why the summary could not be written."""
     from synclab.app import callbacks
 
     running = callbacks.running
     sweep = None if running is None else running.sweep_dir
-    if running is None or sweep is None or not sweep.is_dir():
-        return
-    if {p.name for p in sweep.iterdir()} <= {"multirun.yaml"}:
-        shutil.rmtree(sweep, ignore_errors=True)
+    owned = None if sweep is None else claim.held(sweep)
+    if running is None or sweep is None or owned is None or not sweep.is_dir():
+        return None  # not this process's sweep directory: nothing of it is touched
+    made = {p.name for p in sweep.iterdir() if owned.is_new(p.name)} - {claim.LOCK}
+    if made == {MULTIRUN}:
+        (sweep / MULTIRUN).unlink()
     elif running.jobs_ended and any(sweep.glob(f"*/{RESULT}")):
         from synclab.reports.summary import summarize_sweep
 
         try:
             summarize_sweep(sweep, plots=running.plots, table=False)
-        except Exception as error:  # the finished jobs are safe on disk; the summary can be redone
-            logger.warning(f"sweep summary not written ({type(error).__name__}: {error})")
+        except OSError as error:  # the finished jobs are safe on disk; the summary can be redone
+            where = f"{claim.shorten(str(error.filename))}: " if error.filename else ""
+            return f"sweep summary not written ({where}{error.strerror or error})"
+        except Exception as error:
+            return f"sweep summary not written ({type(error).__name__}: {error})"
+    return None
 
 
 def _hydra_task(cfg: DictConfig) -> Any:
@@ -157,6 +225,9 @@ def _hydra_task(cfg: DictConfig) -> Any:
             data = run_job(cfg)
     except ConfigError as error:
         _config_exit(str(error))
+    except OSError:
+        _clear_unfinished(out)
+        raise
     if hydra.mode == RunMode.MULTIRUN:  # the job's files travel back to the sweep's driver
         return pack(out, str(hydra.sweep.subdir))
     return data
@@ -184,6 +255,10 @@ def launch(config_dir: Path, argv: Optional[list] = None) -> None:
         entry()
     except KeyboardInterrupt:
         sys.exit(interrupt.conclude())
+    except claim.Refused as refused:
+        if isinstance(refused.error, OSError):
+            fault_exit(refused.error, refused.key)
+        refuse_exit(str(refused.error))
     except (HydraException, OmegaConfBaseException) as error:
         if full_error:
             raise
@@ -193,6 +268,15 @@ def launch(config_dir: Path, argv: Optional[list] = None) -> None:
         if full_error or not _raised_by_hydra(error):
             raise
         _config_exit(describe_override_error(args, error, Path(config_dir)))
+    except OSError as error:
+        if full_error:
+            raise
+        too_long = None if claim.claims() else describe_too_long(args, error, Path(config_dir))
+        if too_long:  # an option name no file can have: looked up while composing
+            _config_exit(too_long)
+        fault_exit(error)
+    finally:
+        claim.release_all()
 
 
 def _raised_by_hydra(error: BaseException) -> bool:
@@ -214,6 +298,10 @@ def _existing_run_dir(args: "list[str]") -> Optional[str]:
     for key, value in pairs:
         if key == "hydra.run.dir" and "${" not in value:
             out = Path(value)
-            if (out / RESULT).exists():
+            try:
+                used = (out / RESULT).exists()
+            except OSError:  # a name the system refuses: the directory's claim names the cause
+                used = False
+            if used:
                 return f"hydra.run.dir: {out} already holds a {RESULT}; refusing to overwrite it"
     return None

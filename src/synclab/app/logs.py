@@ -67,7 +67,9 @@ def ensure_console() -> None:
 def job_log(path: Path) -> Iterator[None]:
     """Send log lines to ``path`` (line-buffered: complete even if the job dies) for the block."""
     if _job_file.sink_id is None:
-        _job_file.sink_id = logger.add(_job_file.write, format=FORMAT, level="INFO", colorize=False)
+        # catch=False: a log that cannot be written (a full disk) is a fault of the job, reported
+        # in one line, not a report of loguru's own on stderr while the job goes on
+        _job_file.sink_id = logger.add(_job_file.write, format=FORMAT, level="INFO", colorize=False, catch=False)
     with open(path, "a", encoding="utf-8", buffering=1) as handle:
         _job_file.handle = handle
         try:

@@ -12,6 +12,7 @@ killed, a process can, so a repeat that hangs is still stopped at its timeout.
 
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -24,6 +25,8 @@ from synclab.kernel.spec import ExperimentSpec
 
 # How long to wait for a stopped worker to go before killing it.
 _GRACE_S = 1.0
+# How long a pool's teardown may take before its workers are killed and its locks freed.
+_TEARDOWN_S = 1.0
 Span = Tuple[float, float]
 
 
@@ -88,8 +91,41 @@ def _reap(processes: "List[Any]", grace: float) -> None:
 
 
 def stop_children() -> None:
-    """Stop and reap every child process still running: an interrupted repeat's workers."""
+    """Stop and reap every child process still running: an interrupted repeat's workers, and a
+    worker forked at the very instant of the interruption, before multiprocessing recorded it
+    (it would wait at its start barrier and keep the process's output open long after it)."""
     _reap(multiprocessing.active_children(), 0.0)
+    for pid in _unrecorded_forks():
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)  # killed: it goes at once
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+
+def _unrecorded_forks() -> "List[int]":
+    """This process's children that are forked copies of it (the same command line), as Linux's
+    /proc lists them; elsewhere none is found. A launcher's own jobs run other commands."""
+    me = os.getpid()
+    try:
+        with open(f"/proc/{me}/cmdline", "rb") as handle:
+            command = handle.read()
+        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return []
+    found = []
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
+                parent = int(handle.read().rsplit(b")", 1)[1].split()[1])
+            if parent != me:
+                continue
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                if handle.read() == command:
+                    found.append(pid)
+        except (OSError, ValueError, IndexError):
+            pass
+    return found
 
 
 # --- in one process: threads, a thread pool, asyncio tasks -------------------------------------
@@ -338,18 +374,63 @@ def _run_mp_pools(
             except Exception:  # a task raised (a broken barrier, an error in the loop)
                 failed += len(group)
     except BaseException:  # interrupted: a pool left alone would replace the workers stopped
-        for pool in pools:
-            pool.terminate()
+        _close_pools(pools, workers, stop=True)
         raise
     if died:
         _unjam(pools, workers)
+    _close_pools(pools, workers, stop=bool(timed_out or failed))
+    return returned, failed, timed_out
+
+
+def _close_pools(pools: "List[Any]", workers: "List[Any]", stop: bool) -> None:
+    """Close the pools (terminate them, with stop) and join them, every wait bounded.
+
+    A worker stopped while it sends its result dies holding the pool's result-queue lock, and
+    one stopped in the middle of taking a task holds its task-queue lock; Pool.terminate() and
+    join() then wait forever in the pool's handler threads. So the teardown runs in a thread of
+    its own: if it is not over within _TEARDOWN_S, every worker is killed and the locks they
+    held are freed, which lets it finish; a pool still stuck after that is reported and left
+    to its daemon threads, its workers already gone."""
+    teardown = threading.Thread(target=_tear_down, args=(pools, stop), name="synclab-pool-teardown", daemon=True)
+    teardown.start()
+    teardown.join(_TEARDOWN_S)
+    if not teardown.is_alive():
+        return
+    _reap(workers + _pool_workers(pools), 0.0)
     for pool in pools:
-        if timed_out or failed:
+        _free(getattr(getattr(pool, "_inqueue", None), "_rlock", None))
+        _free(getattr(getattr(pool, "_outqueue", None), "_wlock", None))
+    teardown.join(_TEARDOWN_S)
+    if teardown.is_alive():
+        sys.stderr.write(f"synclab: a multiprocessing pool did not shut down within {2 * _TEARDOWN_S:g} s; "
+                         "its workers were killed and its threads abandoned\n")
+
+
+def _tear_down(pools: "List[Any]", stop: bool) -> None:
+    for pool in pools:
+        if stop:
             pool.terminate()
         else:
             pool.close()
         pool.join()
-    return returned, failed, timed_out
+
+
+def _pool_workers(pools: "List[Any]") -> "List[Any]":
+    return [proc for pool in pools for proc in list(getattr(pool, "_pool", []))]
+
+
+def _free(lock: Any) -> None:
+    """Release a lock that a killed worker died holding; nobody alive holds it once every worker
+    is stopped (the pool's own threads take theirs for an instant)."""
+    if lock is None:
+        return
+    if lock.acquire(timeout=0.1):
+        lock.release()
+        return
+    try:
+        lock.release()
+    except ValueError:  # released meanwhile: nothing was jammed
+        pass
 
 
 def _unjam(pools: "List[Any]", workers: "List[Any]") -> None:
@@ -359,19 +440,12 @@ def _unjam(pools: "List[Any]", workers: "List[Any]") -> None:
     may have read half a task from the queue's pipe: Pool.terminate() would then wait for that
     lock forever, or choke on the other half. Once every worker is stopped, whoever holds the
     lock is dead and nobody will read the pipe, so the lock is released and the pipe emptied."""
-    _reap(workers + [proc for pool in pools for proc in getattr(pool, "_pool", [])], 0.0)
+    _reap(workers + _pool_workers(pools), 0.0)
     for pool in pools:
         inqueue = getattr(pool, "_inqueue", None)
-        lock = getattr(inqueue, "_rlock", None)
-        if lock is None:
+        if inqueue is None:
             continue
-        if lock.acquire(timeout=0.1):
-            lock.release()
-        else:
-            try:
-                lock.release()
-            except ValueError:  # released meanwhile: nothing is jammed
-                pass
+        _free(getattr(inqueue, "_rlock", None))
         _drain(inqueue._reader.fileno())
 
 

@@ -32,6 +32,9 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         os.replace(tmp, path)
+    except OSError as error:  # a full disk's write() error names no file: name the one meant
+        os.unlink(tmp)
+        raise OSError(error.errno, error.strerror or str(error), str(path)) from None
     except BaseException:
         os.unlink(tmp)
         raise

@@ -68,6 +68,11 @@ def clear_attempt(job_dir: Path) -> None:
         return
     for name in ATTEMPT_FILES:
         (job_dir / name).unlink(missing_ok=True)
+    remove_temporary(job_dir)
+
+
+def remove_temporary(job_dir: Path) -> None:
+    """Remove the temporary files of atomic writes an interruption cut short (write_bytes_atomic)."""
     for entry in os.scandir(job_dir):
         if entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file():
             os.unlink(entry.path)
