@@ -257,7 +257,8 @@ def test_sweep_round_trip_reads_every_job(run_dir: Path, tmp_path: Path, capsys:
 
 
 def test_launcher_internals_are_left_out_of_an_archive(tmp_path):
-    """submitit's pickled jobs are code, not results: an archive never carries them."""
+    """submitit's pickled jobs are code, not results, and a writer's lock is no record: an archive
+    never carries them."""
     import tarfile
 
     from synclab.records.archive import pack
@@ -267,7 +268,9 @@ def test_launcher_internals_are_left_out_of_an_archive(tmp_path):
     (run / "0" / "result.json").write_text("{}")
     (run / ".submitit" / "123").mkdir(parents=True)
     (run / ".submitit" / "123" / "123_submitted.pkl").write_bytes(b"\x80\x04.")
+    (run / ".synclab.lock").write_text("4242\n")  # the claim a killed writer left behind
+    (run / "0" / ".synclab.lock").write_text("")
     manifest = pack(run, tmp_path / "sweep.tar.gz")
     assert sorted(manifest.files) == ["0/result.json"]
     with tarfile.open(tmp_path / "sweep.tar.gz") as tar:
-        assert not [name for name in tar.getnames() if ".submitit" in name]
+        assert not [name for name in tar.getnames() if ".submitit" in name or ".synclab.lock" in name]

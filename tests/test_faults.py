@@ -17,7 +17,8 @@ from typing import Iterator, List, Sequence
 import pytest
 
 from conftest import ROOT, CliRun, cli_command, cli_env, run_cli
-from synclab.app.claim import LOCK, shorten
+from synclab.app.claim import LOCK
+from synclab.kernel.spec import shorten
 
 WAIT_S = 60
 TINY = ["times=50", "repeats=1"]

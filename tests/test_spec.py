@@ -18,6 +18,7 @@ from synclab.kernel.spec import (
     ConfigError,
     ExperimentSpec,
     reachable_range,
+    shorten,
     validate,
 )
 
@@ -233,3 +234,16 @@ def test_out_of_range_message_gives_the_reachable_balance() -> None:
 
 def test_config_error_is_a_value_error() -> None:
     assert issubclass(ConfigError, ValueError)
+
+
+def test_a_long_value_is_shown_cut_short_with_its_length():
+    assert shorten("3.13") == "3.13"
+    long = "a" * 60 + "b" * 9_000 + "c" * 20
+    shown = shorten(long)
+    assert shown == "a" * 60 + "..." + "c" * 20 + " (9,080 characters)"
+    with pytest.raises(ConfigError) as caught:
+        from synclab.kernel.interpreters import resolve
+
+        resolve("x" * 10_000)
+    assert len(str(caught.value)) < 250 and "(10,000 characters)" in str(caught.value)
+

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, FrozenSet, List, Optional
 
-LOCK = ".synclab.lock"
+from synclab.kernel.spec import shorten
+from synclab.records.files import CLAIM
+
+LOCK = CLAIM
 # Attempts at claiming a directory whose lock file another process removes at the same moment.
 _ATTEMPTS = 20
-# A name this long is shown cut short: an error line names it without drowning in it.
-_SHOWN_CHARS = 120
 
 
 class DirectoryInUse(Exception):
@@ -54,13 +55,6 @@ class Claim:
 
 
 _HELD: Dict[Path, Claim] = {}
-
-
-def shorten(text: str) -> str:
-    """A path or value fit for one line of output, however long it is."""
-    if len(text) <= _SHOWN_CHARS:
-        return text
-    return f"{text[:_SHOWN_CHARS // 2]}...{text[-20:]} ({len(text):,} characters)"
 
 
 def _fault(path: Path, error: OSError) -> OSError:

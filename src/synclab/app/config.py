@@ -190,7 +190,7 @@ def describe_too_long(args: "list[str]", error: OSError, config_dir: Path) -> Op
     a file while composing, and the system refuses the name (``File name too long``)."""
     import errno
 
-    from synclab.app.claim import shorten
+    from synclab.kernel.spec import shorten
 
     if error.errno != errno.ENAMETOOLONG or not error.filename:
         return None

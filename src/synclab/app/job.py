@@ -15,20 +15,18 @@ from loguru import logger
 from omegaconf import DictConfig
 
 from synclab import __version__
-from synclab.app import claim
-from synclab.app import interrupt
-from synclab.app import progress
-from synclab.app.config import describe_error, describe_override_error, describe_too_long, to_spec
+from synclab.app import claim, interrupt, progress
+from synclab.app.config import describe_override_error, describe_too_long, to_spec
+from synclab.app.logs import ensure_console, job_log, setup_console
 from synclab.kernel.corun import CoRun
 from synclab.kernel.env import PATCH, capture, git_diff, interpreter_record, prefetch, source_dir
-from synclab.records.filing import INTERRUPTED, clear_attempt, pack, unfinished
-from synclab.app.logs import ensure_console, job_log, setup_console
-from synclab.kernel.results import RepeatResult
-from synclab.records.files import RESULT, write_bytes_atomic, write_json_atomic
-from synclab.records.resultfile import document
 from synclab.kernel.primitives import restore_default_start_method
+from synclab.kernel.results import RepeatResult
 from synclab.kernel.runner import run_experiment
-from synclab.kernel.spec import ConfigError, ExperimentSpec, validate
+from synclab.kernel.spec import ConfigError, ExperimentSpec, shorten, validate
+from synclab.records.filing import clear_attempt, pack, unfinished
+from synclab.records.files import INTERRUPTED, RESULT, write_bytes_atomic, write_json_atomic
+from synclab.records.resultfile import document
 from synclab.reports.table import format_repeats, shown_path
 
 ENV = "env.json"
@@ -176,7 +174,7 @@ def fault_exit(error: OSError, key: Optional[str] = None) -> "NoReturn":
         for job_dir in jobs:
             _clear_unfinished(job_dir)
     problem = _discard_refused_sweep()
-    where = f"{claim.shorten(str(path))}: " if path is not None else ""
+    where = f"{shorten(str(path))}: " if path is not None else ""
     cause = error.strerror or str(error)
     message = f"{key}: {where}unusable as a directory ({cause})" if key else f"{where}{cause}"
     if sweep is not None and claim.held(sweep) is not None and (sweep / MULTIRUN).is_file():
@@ -207,7 +205,7 @@ def _discard_refused_sweep() -> Optional[str]:
         try:
             summarize_sweep(sweep, plots=running.plots, table=False)
         except OSError as error:  # the finished jobs are safe on disk; the summary can be redone
-            where = f"{claim.shorten(str(error.filename))}: " if error.filename else ""
+            where = f"{shorten(str(error.filename))}: " if error.filename else ""
             return f"sweep summary not written ({where}{error.strerror or error})"
         except Exception as error:
             return f"sweep summary not written ({type(error).__name__}: {error})"

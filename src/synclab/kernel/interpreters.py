@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional
 
-from synclab.kernel.spec import ConfigError
+from synclab.kernel.spec import ConfigError, shorten
 
 MIN_VERSION = (3, 8)  # the runner's oldest supported Python
 _PROBE = (
@@ -106,11 +106,11 @@ def resolve(request: str) -> Interpreter:
         path = shutil.which(request) or request
         found = probe(path) if os.path.exists(path) else None
         if found is None:
-            raise ConfigError(f"python: {request!r} is not a Python interpreter that answers")
+            raise ConfigError(f"python: {shorten(request)!r} is not a Python interpreter that answers")
     else:
         match = VERSION.fullmatch(request)
         if not match:
-            raise ConfigError(f"python: {request!r} is neither a version like 3.9 / 3.13t nor a path")
+            raise ConfigError(f"python: {shorten(request)!r} is neither a version like 3.9 / 3.13t nor a path")
         wanted_free = bool(match.group(4))
         version = request.rstrip("t")
         options = [

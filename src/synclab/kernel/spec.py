@@ -52,6 +52,16 @@ class ConfigError(ValueError):
     """A configuration that cannot run; the message is one line naming the key."""
 
 
+SHOWN_CHARS = 120  # a value or path longer than this is shown cut short in a message
+
+
+def shorten(text: str, limit: int = SHOWN_CHARS) -> str:
+    """A value or path fit for one line of output, however long it is: its start, its end and its length."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit // 2]}...{text[-20:]} ({len(text):,} characters)"
+
+
 @dataclass(frozen=True)
 class ExperimentSpec:
     """Everything one experiment needs, resolved: no interpolation, no references."""

@@ -27,10 +27,11 @@ import time
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Tuple
 
 from synclab import __version__
-from synclab.records.files import RESULT, umask
+from synclab.kernel.spec import shorten
+from synclab.records.files import CLAIM, RESULT, umask
 from synclab.records.bounded import (MAX_MANIFEST_BYTES, MAX_MEMBER_NAME, MAX_TAR_HEADER_BYTES, MAX_TAR_METADATA_BYTES,
                                      BoundError, loads_json)
 from synclab.records.signals import INTERRUPTING, interrupting
@@ -39,6 +40,8 @@ MANIFEST = "synclab-manifest.json"
 # Launcher internals, not results: submitit's pickled jobs and scripts (code a colleague
 # should never be handed to unpickle) and its logs, which run.log already covers.
 LEFT_OUT = (".submitit",)
+# A writer's claim on its directory: a lock, not a result (a killed run leaves it behind).
+LEFT_OUT_FILES = (CLAIM,)
 FORMAT = "synclab-archive"
 FORMAT_VERSION = 1
 SUFFIXES = (".tar.gz", ".tgz", ".tar")
@@ -102,7 +105,7 @@ def _files(directory: Path) -> List[Tuple[str, Path]]:
                 raise ArchiveError(f"{rel}: a symbolic link; an archive holds regular files only")
             if name in names and not path.is_file():
                 raise ArchiveError(f"{rel}: not a regular file; an archive holds regular files only")
-            if name in names:
+            if name in names and name not in LEFT_OUT_FILES:
                 found.append((rel, path))
         dirs.sort()
     return sorted(found)
@@ -211,7 +214,7 @@ class _BoundedTarInfo(tarfile.TarInfo):
 
 def _shown(name: str) -> str:
     """A member's name for a message: quoted, and cut when it is long."""
-    return repr(name) if len(name) <= 120 else f"{name[:100]!r}... ({len(name):,} characters)"
+    return repr(shorten(name))
 
 
 def _member_path(member: tarfile.TarInfo) -> PurePosixPath:

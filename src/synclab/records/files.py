@@ -13,6 +13,7 @@ LOG = "run.log"  # one line per repeat
 INTERRUPTED = "interrupted.json"  # left by a job stopped before its result
 MULTIRUN = "multirun.yaml"  # Hydra's record of a sweep
 ORIGIN = "origin.json"  # where a replay came from
+CLAIM = ".synclab.lock"  # the flock of the one process writing a run or sweep directory (app.claim)
 
 
 @functools.lru_cache(maxsize=1)
