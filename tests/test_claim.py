@@ -111,6 +111,31 @@ def test_a_claim_ends_with_its_process_however_it_dies(tmp_path: Path) -> None:
     assert directory.is_dir() and not list(directory.iterdir())  # not this claim's to remove
 
 
+HOLD_SWEEP = HOLD.replace("'hydra.run.dir'", "'hydra.sweep.dir'")
+
+
+def test_a_run_aimed_into_a_sweep_in_use_is_refused_and_a_stale_one_is_not(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_SWEEP, str(sweep)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        with pytest.raises(claim.DirectoryInUse) as caught:
+            claim.claim(sweep / "3", "hydra.run.dir")
+        assert str(caught.value) == (f"hydra.run.dir: {sweep / '3'} is inside {sweep}, which another synclab "
+                                     f"process is writing (pid {holder.pid}); choose a directory outside it")
+        assert not (sweep / "3").exists()  # refused before anything was made
+        nested = claim.claim(tmp_path / "elsewhere" / "run", "hydra.run.dir")  # outside it: free
+        assert nested.directory == tmp_path / "elsewhere" / "run"
+        claim.release_all()
+    finally:
+        holder.kill()
+        holder.communicate(timeout=WAIT_S)
+    try:  # the holder is gone; its lock file binds nothing
+        assert claim.claim(sweep / "3", "hydra.run.dir").directory == sweep / "3"
+    finally:
+        claim.release_all()
+
+
 def test_a_released_claim_removes_the_directories_it_created_when_empty(tmp_path: Path) -> None:
     claim.claim(tmp_path / "a" / "b" / "run", "hydra.run.dir")
     claim.release_all()

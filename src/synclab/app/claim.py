@@ -104,12 +104,39 @@ def _holder(lock: Path) -> str:
     return f" (pid {pid})" if pid.isdigit() else ""
 
 
+def _claimed_above(directory: Path) -> Optional[Path]:
+    """The nearest directory above ``directory`` that another live process has claimed: a single
+    run aimed into a running sweep (its job directories are the sweep's to write)."""
+    for above in directory.parents:
+        lock = above / LOCK
+        if above in _HELD or not lock.is_file():
+            continue
+        try:
+            fd = os.open(lock, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # refused only while a holder has it
+        except BlockingIOError:
+            return above
+        finally:
+            os.close(fd)  # closing drops the shared lock a stale file gave us
+    return None
+
+
 def claim(directory: Path, key: str) -> Claim:
     """Claim directory (creating it) for this process, or raise DirectoryInUse or an OSError
-    naming the path and the cause. Claiming a directory this process holds returns its claim."""
+    naming the path and the cause. Claiming a directory this process holds returns its claim.
+    A run (``hydra.run.dir``) is refused inside a directory another process has claimed too."""
     directory = Path(os.path.abspath(directory))
     if directory in _HELD:
         return _HELD[directory]
+    above = _claimed_above(directory) if key == "hydra.run.dir" else None
+    if above is not None:
+        raise DirectoryInUse(
+            f"{key}: {shorten(str(directory))} is inside {shorten(str(above))}, which another synclab process "
+            f"is writing{_holder(above / LOCK)}; choose a directory outside it"
+        )
     lock = directory / LOCK
     try:
         for _ in range(_ATTEMPTS):
