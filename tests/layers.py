@@ -12,7 +12,7 @@ from typing import Dict, Iterable, List, Mapping, Set, Tuple
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 HYDRA_SIDE = {"hydra", "omegaconf", "loguru"}
-# The kernel modules that start workers or run the measured loops.
+# The kernel modules that start workers or run the measured loops (a package: all of it).
 WORKER_MODULES = {"synclab.kernel.primitives", "synclab.kernel.runner", "synclab.kernel.loops",
                   "synclab.kernel.locks", "synclab.kernel.child", "synclab.kernel.remote"}
 # Standard library names, for interpreters older than sys.stdlib_module_names (3.10).
@@ -82,7 +82,7 @@ def violations(modules: Mapping[str, str]) -> List[str]:
             if here == "kernel" and not (name in ("synclab",) or there == "kernel" or name in STDLIB):
                 problems.append(f"{module} (kernel) imports {name}: the kernel is the standard library and itself")
             if here in ("records", "reports"):
-                if name in WORKER_MODULES:
+                if _starts_workers(name):
                     problems.append(f"{module} ({here}) imports {name}, which starts workers or runs loops")
                 if there in ("app", "commands"):
                     problems.append(f"{module} ({here}) imports {name}, a layer above it")
@@ -94,11 +94,15 @@ def violations(modules: Mapping[str, str]) -> List[str]:
                 problems.append(f"{module} imports matplotlib: only synclab.reports.plots draws")
     for module in modules:  # what a reader loads, however indirectly, never starts a worker
         if layer(module) in ("records", "reports"):
-            reached = sorted(closure(graph, module) & WORKER_MODULES)
+            reached = sorted(name for name in closure(graph, module) if _starts_workers(name))
             if reached:
                 problems.append(f"{module} ({layer(module)}) reaches {', '.join(reached)} through its imports")
     problems.extend(f"import cycle: {' -> '.join(cycle)}" for cycle in cycles(graph))
     return problems
+
+
+def _starts_workers(name: str) -> bool:
+    return any(name == worker or name.startswith(worker + ".") for worker in WORKER_MODULES)
 
 
 def closure(graph: Mapping[str, Set[str]], start: str) -> Set[str]:

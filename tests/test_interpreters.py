@@ -23,8 +23,10 @@ from conftest import ROOT, run_cli
 
 SRC = ROOT / "src"
 # The part that runs experiments: it executes inside whatever interpreter `python=` names.
-MEASURING = tuple(sorted(path.stem for path in (Path(__file__).resolve().parents[1] / "src" / "synclab" / "kernel").glob("*.py")
-                         if path.stem != "__init__"))
+_KERNEL = Path(__file__).resolve().parents[1] / "src" / "synclab" / "kernel"
+# every module of the kernel, dotted below it: spec, primitives, primitives.pools, ...
+MEASURING = tuple(sorted(".".join(path.relative_to(_KERNEL).with_suffix("").parts).replace(".__init__", "")
+                         for path in _KERNEL.rglob("*.py") if path != _KERNEL / "__init__.py"))
 THIRD_PARTY = ("hydra", "omegaconf", "loguru", "matplotlib", "yaml")
 
 FOUND: List[Interpreter] = [i for i in discover() if i.supported]
@@ -121,7 +123,8 @@ def test_the_interpreters_command_lists_what_it_finds() -> None:
 
 
 def _imported_top_level(module: str) -> "set[str]":
-    tree = ast.parse((SRC / "synclab" / "kernel" / f"{module}.py").read_text())
+    path = SRC / "synclab" / "kernel" / Path(*module.split("."))
+    tree = ast.parse((path / "__init__.py" if path.is_dir() else path.with_suffix(".py")).read_text())
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):

@@ -59,6 +59,7 @@ def test_the_readme_maps_every_module_that_exists():
     mapped = set()
     for package, names in re.findall(r"^\| `synclab\.(\w+)` \|([^|]*)\|", section, flags=re.M):
         mapped.update(f"{package}.{name}" for name in re.findall(r"`(\w+)`", names))
-    on_disk = {path.relative_to(SRC / "synclab").with_suffix("").as_posix().replace("/", ".")
-               for path in (SRC / "synclab").glob("*/*.py") if path.name != "__init__.py"}
+    packages = [path for path in (SRC / "synclab").iterdir() if (path / "__init__.py").is_file()]
+    on_disk = {f"{package.name}.{entry.stem}" for package in packages for entry in package.iterdir()
+               if entry.suffix == ".py" and entry.name != "__init__.py" or (entry / "__init__.py").is_file()}
     assert mapped == on_disk

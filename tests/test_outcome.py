@@ -6,7 +6,7 @@ from typing import Optional
 import pytest
 
 from synclab.kernel.outcome import GRADES, OUTCOMES, classify, default_grades, grade_table
-from synclab.kernel.primitives import RawRepeat
+from synclab.kernel.primitives.workers import RawRepeat
 from synclab.kernel.results import classify_repeat
 from synclab.records.resultfile import summarize
 from synclab.kernel.spec import ExperimentSpec

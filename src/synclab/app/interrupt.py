@@ -144,7 +144,7 @@ def guarding(job_dir: Path) -> Iterator[None]:
 
 
 def _stop(job_dir: Path) -> None:
-    from synclab.kernel.primitives import stop_children
+    from synclab.kernel.primitives.workers import stop_children
 
     stop_children()
     if job_dir.is_dir() and not (job_dir / "result.json").exists():

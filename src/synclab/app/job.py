@@ -20,7 +20,7 @@ from synclab.app.config import describe_override_error, describe_too_long, to_sp
 from synclab.app.logs import ensure_console, job_log, setup_console
 from synclab.kernel.corun import CoRun
 from synclab.kernel.env import PATCH, capture, git_diff, interpreter_record, prefetch, source_dir
-from synclab.kernel.primitives import restore_default_start_method
+from synclab.kernel.primitives.workers import restore_default_start_method
 from synclab.kernel.results import RepeatResult
 from synclab.kernel.runner import run_experiment
 from synclab.kernel.spec import ConfigError, ExperimentSpec, shorten, validate

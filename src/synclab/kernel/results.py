@@ -9,7 +9,7 @@ from synclab.kernel.outcome import classify, grade_table
 from synclab.kernel.spec import ExperimentSpec
 
 if TYPE_CHECKING:  # the readers of result.json import this module without the code that starts workers
-    from synclab.kernel.primitives import RawRepeat
+    from synclab.kernel.primitives.workers import RawRepeat
 
 
 @dataclass(frozen=True)
