@@ -427,3 +427,33 @@ def test_a_signal_during_a_replay_stops_its_run_and_leaves_no_temporary_director
     assert "Traceback" not in stderr
     assert list(sandbox.tmp.iterdir()) == []
     assert processes_mentioning(str(sandbox.out)) == []  # the replayed run went down with it
+
+
+def test_a_killed_readers_directory_is_removed_by_the_next_one_and_a_live_ones_is_kept(
+        real_run: Path, sandbox: Sandbox) -> None:
+    """SIGKILL leaves no chance to clean up: the next reader removes what a dead process left."""
+    archive = sandbox.inputs / "run.tar.gz"
+    pack(sandbox.run_dir(real_run), archive)
+    env = {**cli_env(), "TMPDIR": str(sandbox.tmp)}
+    proc = subprocess.Popen([sys.executable, "-m", "synclab", "replay", str(archive), "--out", str(sandbox.out)],
+                            cwd=sandbox.work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        seen = _wait_for(proc, b"replaying", TIME_LIMIT_S)
+        assert b"replaying" in seen, seen
+        proc.kill()  # as the kernel's out-of-memory killer or a scheduler's timeout would
+        proc.communicate(timeout=TIME_LIMIT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=TIME_LIMIT_S)
+    for pid in processes_mentioning(str(sandbox.out)):  # its replayed run, orphaned with it
+        os.kill(int(pid), signal.SIGKILL)
+    left = [p.name for p in sandbox.tmp.iterdir()]
+    assert len(left) == 1 and left[0].startswith(f"synclab-archive-{proc.pid}-")
+    alive = sandbox.tmp / f"synclab-archive-{os.getpid()}-kept"  # this test's own process still runs
+    alive.mkdir()
+    done = subprocess.run([sys.executable, "-m", "synclab", "report", str(archive)], cwd=sandbox.work, env=env,
+                          capture_output=True, text=True, timeout=TIME_LIMIT_S)
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in sandbox.tmp.iterdir()] == [alive.name]
+    alive.rmdir()

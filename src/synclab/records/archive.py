@@ -396,6 +396,22 @@ def unpacked(archive: Path) -> Iterator[Path]:
 _HELD = set(INTERRUPTING)  # held while the private directory is made and removed
 
 
+def _remove_orphans() -> None:
+    """Remove the private directories of synclab processes that no longer exist: SIGKILL (an
+    out-of-memory kill, a timeout's kill) leaves no chance to clean up, so the next one does.
+    Each directory names its process; one whose process still runs is never touched."""
+    for path in Path(tempfile.gettempdir()).glob(f"{_TEMP_PREFIX}*-*"):
+        pid = path.name[len(_TEMP_PREFIX):].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or not path.is_dir():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:  # alive, under another user
+            pass
+
+
 @contextlib.contextmanager
 def private_directory() -> Iterator[Path]:
     """A synclab-archive-* temporary directory, removed on every way out: an error, Ctrl-C, SIGTERM or SIGHUP.
@@ -403,14 +419,16 @@ def private_directory() -> Iterator[Path]:
     The signals are held while the directory is made and while it is removed, so none lands
     between the two and leaves it behind; one held meanwhile arrives once it is gone.
     """
+    _remove_orphans()
+    prefix = f"{_TEMP_PREFIX}{os.getpid()}-"
     if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
-        with tempfile.TemporaryDirectory(prefix=_TEMP_PREFIX) as tmp:
+        with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
             yield Path(tmp)
         return
     with interrupting():
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
         try:
-            tmp = tempfile.mkdtemp(prefix=_TEMP_PREFIX)
+            tmp = tempfile.mkdtemp(prefix=prefix)
         except BaseException:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             raise
