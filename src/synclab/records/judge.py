@@ -46,10 +46,6 @@ class Judgement:
     inconsistencies: Tuple[str, ...]  # one line per claim the numbers contradict
 
 
-def _where(index: int, key: str) -> str:
-    return f"runs[{index}].{key}"
-
-
 def _malformed(where: str, value: Any, wanted: str) -> Unusable:
     shown = repr(value)
     if len(shown) > 60:
@@ -57,35 +53,37 @@ def _malformed(where: str, value: Any, wanted: str) -> Unusable:
     return Unusable(f"malformed {RESULT}: {where} is {shown}, not {wanted}")
 
 
-def _integer(holder: Mapping[str, Any], key: str, where: str, low: int = -MAX_MAGNITUDE,
+# Each reader below takes ``within``, the path of the mapping its key is read from ("runs[3]."):
+# the full name of a field is only spelled out when a message needs it.
+def _integer(holder: Mapping[str, Any], key: str, within: str, low: int = -MAX_MAGNITUDE,
              optional: bool = False) -> Optional[int]:
     if key not in holder:
         if optional:
             return None
-        raise Unusable(f"malformed {RESULT}: {where} is missing")
+        raise Unusable(f"malformed {RESULT}: {within}{key} is missing")
     value = holder[key]
     if value is None and optional:
         return None
     if type(value) is not int or not low <= value <= MAX_MAGNITUDE:
-        raise _malformed(where, value, f"an integer >= {low}" if low > -MAX_MAGNITUDE else "an integer")
+        raise _malformed(within + key, value, f"an integer >= {low}" if low > -MAX_MAGNITUDE else "an integer")
     return value
 
 
-def _seconds(holder: Mapping[str, Any], key: str, where: str) -> Optional[float]:
+def _seconds(holder: Mapping[str, Any], key: str, within: str) -> Optional[float]:
     if key not in holder:
-        raise Unusable(f"malformed {RESULT}: {where} is missing")
+        raise Unusable(f"malformed {RESULT}: {within}{key} is missing")
     value = holder[key]
     if value is None:
         return None
     if type(value) not in (int, float) or not math.isfinite(value) or not 0 <= value <= MAX_MAGNITUDE:
-        raise _malformed(where, value, "a finite number of seconds >= 0")
+        raise _malformed(within + key, value, "a finite number of seconds >= 0")
     return float(value)
 
 
-def _label(holder: Mapping[str, Any], key: str, where: str) -> Optional[str]:
+def _label(holder: Mapping[str, Any], key: str, within: str) -> Optional[str]:
     value = holder.get(key)
     if value is not None and type(value) is not str:
-        raise _malformed(where, value, "a string")
+        raise _malformed(within + key, value, "a string")
     return value
 
 
@@ -109,7 +107,7 @@ def grading_of(config: Mapping[str, Any]) -> Dict[str, str]:
 
 def _spec(config: Mapping[str, Any]) -> ExperimentSpec:
     """The settings that fix what every repeat must end with."""
-    numbers = {key: _integer(config, key, f"config.{key}", low=1 if key != "initial" else -MAX_MAGNITUDE)
+    numbers = {key: _integer(config, key, "config.", low=1 if key != "initial" else -MAX_MAGNITUDE)
                for key in ("workers", "times", "amount", "initial")}
     direction = config.get("direction", "both")
     if direction not in DIRECTIONS:
@@ -149,32 +147,34 @@ def judge_result(data: Mapping[str, Any], schema_version: int) -> Judgement:
         raise Unusable(f"{RESULT} records no repeats")
     grading = grading_of(config)
     spec = _spec(config)
+    expected, ops_expected = spec.expected, spec.ops_expected  # computed once, not per repeat
     problems: List[str] = []
     judged: List[JudgedRepeat] = []
     for index, run in enumerate(runs):
+        within = f"runs[{index}]."
         if type(run) is not dict:
             raise _malformed(f"runs[{index}]", run, "an object")
-        before = _integer(run, "before", _where(index, "before"))
-        after = _integer(run, "after", _where(index, "after"), optional=True)
+        before = _integer(run, "before", within)
+        after = _integer(run, "after", within, optional=True)
         if "after" not in run:
-            raise Unusable(f"malformed {RESULT}: {_where(index, 'after')} is missing")
-        ops_reported = _integer(run, "ops_reported", _where(index, "ops_reported"), low=0)
-        ops_done = _integer(run, "ops_done", _where(index, "ops_done"), low=0)
-        failed = _integer(run, "failed_workers", _where(index, "failed_workers"), low=0)
-        work_s = _seconds(run, "work_s", _where(index, "work_s"))
-        claimed_outcome = _label(run, "outcome", _where(index, "outcome"))
-        claimed_grade = _label(run, "grade", _where(index, "grade"))
+            raise Unusable(f"malformed {RESULT}: {within}after is missing")
+        ops_reported = _integer(run, "ops_reported", within, low=0)
+        ops_done = _integer(run, "ops_done", within, low=0)
+        failed = _integer(run, "failed_workers", within, low=0)
+        work_s = _seconds(run, "work_s", within)
+        claimed_outcome = _label(run, "outcome", within)
+        claimed_grade = _label(run, "grade", within)
         if schema_version >= 2:
             timed_out = run.get("timed_out")
             if type(timed_out) is not bool:
-                raise _malformed(_where(index, "timed_out"), timed_out, "true or false")
+                raise _malformed(within + "timed_out", timed_out, "true or false")
         else:  # schema 1 kept no timeout flag: its outcome is the only word on it
             timed_out = claimed_outcome == "timeout"
-        outcome = classify(expected=spec.expected, after=after, ops_expected=spec.ops_expected,
+        outcome = classify(expected=expected, after=after, ops_expected=ops_expected,
                            ops_reported=ops_reported, ops_done=ops_done,  # type: ignore[arg-type]
                            failed_workers=failed, timed_out=timed_out)  # type: ignore[arg-type]
         grade = grading[outcome]
-        drift = None if after is None else after - spec.expected
+        drift = None if after is None else after - expected
         rate = _derived_rate(ops_done, work_s)  # type: ignore[arg-type]
         judged.append(JudgedRepeat(index, outcome, grade, drift, rate, claimed_outcome, claimed_grade))
 
@@ -183,7 +183,7 @@ def judge_result(data: Mapping[str, Any], schema_version: int) -> Judgement:
             said.append(f"outcome {claimed_outcome}")
         if claimed_grade is not None and claimed_grade != grade:
             said.append(f"grade {claimed_grade}")
-        for key, truth in (("repeat", index), ("expected", spec.expected), ("ops_expected", spec.ops_expected),
+        for key, truth in (("repeat", index), ("expected", expected), ("ops_expected", ops_expected),
                            ("drift", drift)):
             if key in run and run[key] != truth:
                 said.append(f"{key} {run[key]!r}")
