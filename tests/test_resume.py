@@ -165,3 +165,20 @@ def test_a_second_signal_during_the_shutdown_is_absorbed(tmp_path):
         assert [line.split(",")[0] for line in (sweep / "summary.csv").read_text().splitlines()[1:]] == ["0"]
         assert (sweep / "outcomes.png").is_file() and (sweep / "drift.png").is_file()
         assert not list(sweep.rglob("*.tmp"))
+
+
+def test_once_an_interruption_is_concluded_further_signals_are_ignored_to_the_end(capsys, monkeypatch):
+    """Python gives a handled signal its default action back while it shuts down: a second
+    SIGTERM landing then would kill the process instead of the exit status conclude() returns."""
+    from synclab.app import interrupt
+
+    monkeypatch.setitem(interrupt._STATE, "signal", signal.SIGTERM)
+    monkeypatch.setitem(interrupt._STATE, "sweep", None)  # a single run's ending
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert interrupt.conclude() == 128 + signal.SIGTERM
+        assert signal.getsignal(signal.SIGINT) == signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+    assert capsys.readouterr().err == "synclab: interrupted by SIGTERM\n"

@@ -155,7 +155,13 @@ def _stop(job_dir: Path) -> None:
 
 def conclude() -> int:
     """After an interruption reached the top: mark the sweep's unfinished jobs, write its summary
-    for what finished, say how to resume; return the exit status (128 + the signal)."""
+    for what finished, say how to resume; return the exit status (128 + the signal).
+
+    From here on Ctrl-C and SIGTERM are ignored outright: Python gives a signal its default action
+    back while it shuts down, and a second one landing then would kill the process with it
+    instead of the exit status this returns (an ignored signal stays ignored to the end)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_IGN)
     status = 128 + int(_STATE["signal"] or signal.SIGINT)
     sweep: Optional[Path] = _STATE["sweep"]
     if sweep is None or not sweep.is_dir():
