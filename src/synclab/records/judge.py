@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from synclab.kernel.outcome import GRADES, OUTCOMES, classify, grade_table
 from synclab.records.files import RESULT
 from synclab.records.resultfile import summarize
-from synclab.kernel.spec import DIRECTIONS, ExperimentSpec
+from synclab.kernel.spec import DIRECTIONS, ExperimentSpec, shorten
 
 # Integers a result may hold: far beyond any balance or count synclab produces, small enough that
 # every statistic over them stays a finite float.
@@ -47,10 +47,7 @@ class Judgement:
 
 
 def _malformed(where: str, value: Any, wanted: str) -> Unusable:
-    shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return Unusable(f"malformed {RESULT}: {where} is {shown}, not {wanted}")
+    return Unusable(f"malformed {RESULT}: {where} is {shorten(repr(value), 60)}, not {wanted}")
 
 
 # Each reader below takes ``within``, the path of the mapping its key is read from ("runs[3]."):
@@ -253,8 +250,7 @@ def _check_summary(claimed: Any, judged: Sequence[JudgedRepeat], runs: Sequence[
 
 
 def _short(value: Any) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= 80 else shown[:77] + "..."
+    return shorten(repr(value), 80)
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from synclab.kernel.env import PACKAGES
+from synclab.kernel.env import PACKAGES, interpreter_record
 from synclab.records.bounded import load_json_file
 from synclab.records.files import ENV, RESULT
 from synclab.reports.report import Report, Row, collect, flatten, runtime_of, swept_keys
 from synclab.reports.table import format_table, number
-from synclab.reports.verdict import ALPHA, Counts, Decision, Verdict, decide, overall
+from synclab.reports.verdict import ALPHA, Counts, Decision, Verdict, decide, format_p, overall
 
 # Config keys that do not make two jobs different experiments.
 UNMATCHED_KEYS = ("repeats", "experiment")
@@ -125,10 +125,7 @@ def runtime(side: Side) -> Optional[Dict[str, Any]]:
     if side.row.runtime is not None:
         return dict(side.row.runtime)
     env = side.env or {}
-    python = env.get("python") if isinstance(env.get("python"), dict) else {}
-    recorded = {**{key: python.get(key) for key in ("implementation", "version", "free_threaded", "gil_enabled")},
-                "start_method": env.get("start_method")}
-    return runtime_of(recorded)
+    return runtime_of(interpreter_record(env) if isinstance(env.get("python", {}), dict) else {})
 
 
 def counts(side: Side) -> Counts:
@@ -212,10 +209,6 @@ def _rate(row: Row) -> str:
     return f"{row.ops_per_s:,.0f} [{row.ops_interval[0]:,.0f}, {row.ops_interval[1]:,.0f}]"
 
 
-def _p(value: float) -> str:
-    return f"p = {value:.2g}" if value < 0.01 else f"p = {value:.3g}"
-
-
 def format_pair(c: Comparison, names: Tuple[str, str] = ("A", "B")) -> str:
     """One comparison, the two jobs side by side: each outcome's count on both sides with its
     exact test, the forbidden outcomes of each, then the verdict with its reasons and the environment."""
@@ -223,7 +216,8 @@ def format_pair(c: Comparison, names: Tuple[str, str] = ("A", "B")) -> str:
     ratio = f"x{b.ops_per_s / a.ops_per_s:.2f}" if a.ops_per_s and b.ops_per_s else ""
     rows = [["", names[0], names[1], ""], ["repeats", str(a.repeats), str(b.repeats), ""]]
     for test in c.decision.tests:
-        rows.append([test.outcome, f"{test.count_a}/{a.repeats}", f"{test.count_b}/{b.repeats}", _p(test.p_value)])
+        rows.append([test.outcome, f"{test.count_a}/{a.repeats}", f"{test.count_b}/{b.repeats}",
+                     f"p = {format_p(test.p_value)}"])
     rows += [
         ["forbidden", _forbidden(a), _forbidden(b), ""],
         ["drift mean", number(a.drift.mean, ",.1f"), number(b.drift.mean, ",.1f"), ""],
@@ -267,7 +261,7 @@ def format_sweep(comparisons: Sequence[Comparison], names: Tuple[str, str] = ("A
         p = c.decision.p_value
         cells.append([
             c.job, *(_show(a.config.get(key)) for key in keys), _histogram(a), _histogram(b),
-            f"{_forbidden(a)} / {_forbidden(b)}", "-" if p is None else f"{p:.3g}",
+            f"{_forbidden(a)} / {_forbidden(b)}", "-" if p is None else format_p(p),
             f"{number(a.ops_per_s, ',.0f')} / {number(b.ops_per_s, ',.0f')}", c.verdict.value,
         ])
     parts = [format_table(headers, cells, left=1 + len(keys))] if cells else []

@@ -215,6 +215,7 @@ def row_from_result(data: Any, path: str = ".", overrides: Optional[Sequence[str
     host = data.get("host")
     co_jobs = host.get("co_jobs") if isinstance(host, dict) else None
     load = host.get("load_end") if isinstance(host, dict) else None
+    runtime = runtime_of(data.get("interpreter"))
     rate = geometric_mean(rates)
     return Row(
         path=path,
@@ -235,8 +236,8 @@ def row_from_result(data: Any, path: str = ".", overrides: Optional[Sequence[str
         ops_interval=None if rate is None or not rate.has_interval else (rate.low, rate.high),  # type: ignore[arg-type]
         grading=dict(judgement.grading),
         inconsistencies=judgement.inconsistencies,
-        interpreter=interpreter_of(data.get("interpreter")),
-        runtime=runtime_of(data.get("interpreter")),
+        interpreter=interpreter_of(runtime),
+        runtime=runtime,
     )
 
 
@@ -254,14 +255,14 @@ def runtime_of(recorded: Any) -> Optional[Dict[str, Any]]:
     return kept or None
 
 
-def interpreter_of(recorded: Any) -> Optional[str]:
-    """The interpreter a run recorded, in words: "CPython 3.13.5 (free-threaded, GIL disabled)"."""
-    if not isinstance(recorded, dict) or not isinstance(recorded.get("version"), str):
+def interpreter_of(runtime: Optional[Mapping[str, Any]]) -> Optional[str]:
+    """A recorded interpreter (runtime_of) in words: "CPython 3.13.5 (free-threaded, GIL disabled)"."""
+    if runtime is None or "version" not in runtime:
         return None
-    name = f"{recorded.get('implementation') or 'Python'} {recorded['version']}"
-    if recorded.get("free_threaded") is True:
-        name += f" (free-threaded, GIL {'enabled' if recorded.get('gil_enabled') else 'disabled'})"
-    return name[:120]
+    name = f"{runtime.get('implementation') or 'Python'} {runtime['version']}"
+    if runtime.get("free_threaded") is True:
+        name += f" (free-threaded, GIL {'enabled' if runtime.get('gil_enabled') else 'disabled'})"
+    return name
 
 
 def read_run(directory: str, path: str) -> Union[Row, Skipped, None]:

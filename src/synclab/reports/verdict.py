@@ -86,7 +86,8 @@ def _fraction(count: int, repeats: int) -> str:
     return f"{count}/{repeats}"
 
 
-def _short_p(p: float) -> str:
+def format_p(p: float) -> str:
+    """A p-value as every comparison prints it: two significant digits below 0.01, else two decimals."""
     return f"{p:.2g}" if p < 0.01 else f"{p:.2f}".rstrip("0").rstrip(".") if p < 1 else "1"
 
 
@@ -164,7 +165,7 @@ def decide(a: Counts, b: Counts, names: Tuple[str, str] = ("A", "B"), alpha: flo
     for test in _questions(tests):
         if test.significant:
             differs.append(f"{test.outcome}: {names[0]} {_fraction(test.count_a, a.repeats)}, {names[1]} "
-                           f"{_fraction(test.count_b, b.repeats)}: Fisher exact p = {_short_p(test.p_value)} "
+                           f"{_fraction(test.count_b, b.repeats)}: Fisher exact p = {format_p(test.p_value)} "
                            f"< {level:.3g}")
     if differs:
         return Decision(Verdict.DIFFERS, tuple(differs), tuple(tests), level)
@@ -173,12 +174,12 @@ def decide(a: Counts, b: Counts, names: Tuple[str, str] = ("A", "B"), alpha: flo
         reasons = []
         for test in weak:
             reasons.append(f"{test.outcome}: {names[0]} {_fraction(test.count_a, a.repeats)}, {names[1]} "
-                           f"{_fraction(test.count_b, b.repeats)}: p = {_short_p(test.p_value)}; "
+                           f"{_fraction(test.count_b, b.repeats)}: p = {format_p(test.p_value)}; "
                            f"{a.repeats} against {b.repeats} repeats could not tell a rate of {test.rate:.2g} "
                            f"from 0 at {level:.3g}; {_suggestion(test.rate, level)}")
         return Decision(Verdict.INCONCLUSIVE, tuple(reasons), tuple(tests), level)
     reasons = [f"{test.outcome}: {names[0]} {_fraction(test.count_a, a.repeats)}, {names[1]} "
-               f"{_fraction(test.count_b, b.repeats)}: p = {_short_p(test.p_value)}, and a rate of {test.rate:.2g} "
+               f"{_fraction(test.count_b, b.repeats)}: p = {format_p(test.p_value)}, and a rate of {test.rate:.2g} "
                f"against 0 would have been significant at {level:.3g}" for test in _questions(tests)]
     return Decision(Verdict.REPRODUCED, tuple(reasons), tuple(tests), level)
 
@@ -193,5 +194,5 @@ def overall(verdicts: Sequence[Verdict], unmatched: int = 0) -> Verdict:
     return Verdict.REPRODUCED
 
 
-__all__ = ["ALPHA", "EXIT_CODES", "Counts", "Decision", "OutcomeTest", "SUGGESTED_POWER", "Verdict", "decide",
+__all__ = ["ALPHA", "EXIT_CODES", "Counts", "Decision", "OutcomeTest", "SUGGESTED_POWER", "Verdict", "decide", "format_p",
            "outcome_tests", "overall", "runtime_differences"]
