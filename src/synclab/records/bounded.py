@@ -46,14 +46,15 @@ def loads_json(raw: bytes, max_items: int = MAX_JSON_ITEMS) -> Any:
     Every value but the first follows a ``,`` or ``:`` or opens with ``[`` or ``{``: counting those
     bytes (strings included, so the count is an upper bound) bounds the objects parsing can make.
     """
-    count = raw.count(b",") + raw.count(b":") + raw.count(b"[") + raw.count(b"{")
+    openings = raw.count(b"[") + raw.count(b"{")
+    count = raw.count(b",") + raw.count(b":") + openings
     if count > max_items:
         raise BoundError(f"holds more than {max_items:,} values, synclab's bound for one file")
     try:
         data = json.loads(raw)  # a number out of range is for the judge to name, with its field
     except RecursionError:
         raise BoundError(f"is nested deeper than {MAX_DEPTH} levels") from None
-    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH:  # fewer openings than the bound cannot nest past it
+    if openings > MAX_DEPTH:  # fewer openings than the bound cannot nest past it
         check_depth(data)
     return data
 
