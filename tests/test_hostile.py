@@ -246,7 +246,7 @@ def test_a_hostile_result_is_skipped_with_the_reason_by_report_and_compare(real_
     assert read.returncode == 1 and read.stderr_lines == ["synclab report: 1 run(s) could not be read (see skipped); "
                                              "cannot vouch for them"]
     assert reason in read.stdout
-    sandbox.refused("compare", str(real_run), str(run), reason=f"B: no usable synclab run (skipped .: ")
+    sandbox.refused("compare", str(real_run), str(run), reason="B: no usable synclab run (skipped .: ")
     assert reason in sandbox.read("compare", str(run), str(real_run)).stderr
 
 

@@ -63,3 +63,20 @@ def test_the_readme_maps_every_module_that_exists():
     on_disk = {f"{package.name}.{entry.stem}" for package in packages for entry in package.iterdir()
                if entry.suffix == ".py" and entry.name != "__init__.py" or (entry / "__init__.py").is_file()}
     assert mapped == on_disk
+
+
+def _file_names() -> dict:
+    """records.files's names for the files synclab leaves, read from its source: NAME = "file"."""
+    text = (SRC / "synclab" / "records" / "files.py").read_text(encoding="utf-8")
+    return dict(re.findall(r'^([A-Z_]+) = "([^"]+)"', text, flags=re.M))
+
+
+def test_each_file_name_is_spelled_only_where_records_files_names_it():
+    names = _file_names()
+    assert {"result.json", "env.json", "run.log", "multirun.yaml", "summary.csv"} <= set(names.values())
+    spelled = [
+        f"{module}: {literal}"
+        for module, source in sources().items() if module != "synclab.records.files"
+        for literal in names.values() if re.search(rf"""["']{re.escape(literal)}["']""", source)
+    ]
+    assert spelled == []

@@ -20,8 +20,7 @@ from typing import Iterator, Optional
 from loguru import logger
 
 from synclab.records.filing import remove_temporary, unfinished
-from synclab.records.files import INTERRUPTED
-from synclab.records.files import write_json_atomic
+from synclab.records.files import INTERRUPTED, RESULT, write_json_atomic
 
 _STATE: dict = {"pid": None, "signal": None, "sweep": None, "plots": True, "forking": False, "raised": False}
 _REDELIVER_S = 0.05
@@ -147,7 +146,7 @@ def _stop(job_dir: Path) -> None:
     from synclab.kernel.primitives.workers import stop_children
 
     stop_children()
-    if job_dir.is_dir() and not (job_dir / "result.json").exists():
+    if job_dir.is_dir() and not (job_dir / RESULT).exists():
         remove_temporary(job_dir)  # an interruption between creating one and the write's own cleanup
         mark(job_dir)
     logger.warning(f"job interrupted by {_signal_name()}: {job_dir}")

@@ -25,13 +25,10 @@ from synclab.kernel.results import RepeatResult
 from synclab.kernel.runner import run_experiment
 from synclab.kernel.spec import ConfigError, ExperimentSpec, shorten, validate
 from synclab.records.filing import clear_attempt, pack, unfinished
-from synclab.records.files import INTERRUPTED, RESULT, write_bytes_atomic, write_json_atomic
+from synclab.records.files import ENV, INTERRUPTED, LOG, MULTIRUN, RESULT, write_bytes_atomic, write_json_atomic
 from synclab.records.resultfile import document
 from synclab.reports.table import format_repeats, shown_path
 
-ENV = "env.json"
-LOG = "run.log"
-MULTIRUN = "multirun.yaml"
 EXIT_FAULT = 1
 EXIT_CONFIG = 2
 

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import List, Optional
 
 from synclab.records.filing import is_complete
+from synclab.records.files import MULTIRUN, RESULT, SUMMARY_CSV
 
-MULTIRUN = "multirun.yaml"
 EXIT_USAGE = 2
 SWEEPER = "hydra_plugins.synclab_sweeper.synclab_sweeper.SynclabSweeper"
 # Overrides that resume sets itself.
@@ -65,11 +65,11 @@ def job_dirs(record: "object", sweep: Path) -> Optional[List[Path]]:
 
 def _summary_outdated(sweep: Path, jobs: List[Path]) -> bool:
     """Some result is newer than the summary: a job finished after its driver was interrupted."""
-    summary = sweep / "summary.csv"
+    summary = sweep / SUMMARY_CSV
     if not summary.is_file():
         return True
     written = summary.stat().st_mtime_ns
-    return any((job / "result.json").stat().st_mtime_ns > written for job in jobs)
+    return any((job / RESULT).stat().st_mtime_ns > written for job in jobs)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,8 +20,8 @@ from loguru import logger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from synclab.records.filing import JobFiles, clear_attempt, file_job, is_complete
+from synclab.records.files import MULTIRUN, RESULT, write_text_atomic
 
-MULTIRUN = "multirun.yaml"
 
 
 class ResumeRefused(HydraException):
@@ -114,8 +114,6 @@ def keeping_sweep_record(config: Optional[DictConfig], resume: bool) -> Iterator
         yield
     finally:
         if record is not None and original is not None:
-            from synclab.records.files import write_text_atomic
-
             write_text_atomic(record, original)
 
 
@@ -167,7 +165,7 @@ class FilingLauncher(Launcher):
             if not is_complete(job_dir):
                 pending.append(num)
                 continue
-            recorded = json.loads((job_dir / "result.json").read_text(encoding="utf-8")).get("overrides")
+            recorded = json.loads((job_dir / RESULT).read_text(encoding="utf-8")).get("overrides")
             if recorded is not None and list(recorded) != list(overrides):
                 raise ResumeRefused(
                     f"job {num} in {job_dir} holds a result for {' '.join(recorded)}, but the sweep's job {num} "
@@ -236,7 +234,7 @@ class FilingLauncher(Launcher):
     def _warn_corun(self, files: JobFiles) -> None:
         if self.warned:
             return
-        host = json.loads(files.text("result.json")).get("host") or {}
+        host = json.loads(files.text(RESULT)).get("host") or {}
         if host.get("co_jobs"):
             self.warned = True
             logger.warning(

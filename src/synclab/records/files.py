@@ -13,6 +13,8 @@ LOG = "run.log"  # one line per repeat
 INTERRUPTED = "interrupted.json"  # left by a job stopped before its result
 MULTIRUN = "multirun.yaml"  # Hydra's record of a sweep
 ORIGIN = "origin.json"  # where a replay came from
+SUMMARY_CSV = "summary.csv"  # a sweep's table, one row per job (reports.render)
+SUMMARY_MD = "summary.md"  # the same table for reading
 CLAIM = ".synclab.lock"  # the flock of the one process writing a run or sweep directory (app.claim)
 
 

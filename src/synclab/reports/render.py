@@ -8,14 +8,12 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from synclab.records.files import write_text_atomic
+from synclab.records.files import SUMMARY_CSV, SUMMARY_MD, write_text_atomic
 from synclab.kernel.outcome import drift_stats
 from synclab.reports.report import Report, Row, build, row_from_result
 from synclab.reports.stats import never_seen_bound
 from synclab.reports.table import format_table, number
 
-SUMMARY_CSV = "summary.csv"
-SUMMARY_MD = "summary.md"
 FORMATS = ("table", "csv", "md", "json")
 
 
