@@ -16,6 +16,9 @@ import subprocess
 import sys
 import sysconfig
 import threading
+# imported here, never first in the capture's background thread: a thread importing importlib's
+# packages while the main thread does can end in a deadlock error
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -43,11 +46,8 @@ def _metadata_header(dist: Any) -> Tuple[Optional[str], Optional[str]]:
 def installed_packages() -> Dict[str, Optional[str]]:
     """Every distribution importable from this interpreter's path, name -> version (from its metadata).
 
-    The first one on sys.path wins, as it does for import. importlib.metadata is imported here,
-    off the run's import path: the capture reads it in the background.
+    The first one on sys.path wins, as it does for import.
     """
-    from importlib import metadata
-
     found: Dict[str, Optional[str]] = {}  # lower-case name -> version
     names: Dict[str, str] = {}  # lower-case name -> name as published
     for dist in metadata.distributions():
