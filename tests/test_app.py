@@ -30,7 +30,7 @@ ERROR_PREFIX = "synclab: configuration error: "
 RUN_FILES = {".hydra", "env.json", "result.json", "run.log"}
 RUN_KEYS = {
     "repeat", "before", "after", "expected", "drift", "ops_expected", "ops_done",
-    "wall_s", "work_s", "ops_per_s", "outcome", "grade",
+    "wall_s", "work_s", "ops_per_s", "outcome", "grade", "gil_enabled",
 }
 REPEAT_LINE = re.compile(
     r"repeat (?P<repeat>\d+): before=(?P<before>-?\d+) after=(?P<after>-?\d+) expected=(?P<expected>-?\d+) "
@@ -242,6 +242,7 @@ def test_result_json_holds_the_config_every_repeat_and_a_matching_summary(single
         "primitive": "process", "lock": "explicit", "workers": 2, "times": 2000, "amount": 1, "initial": 0,
         "sleep": 0.0, "repeats": 2, "start_method": None, "timeout_s": 60.0, "direction": "both",
         "sharing": "passed", "grades": None, "increment": None, "switch_interval": None, "python": None,
+        "gil": None,
     }
     assert data["overrides"] == SINGLE_OVERRIDES
     runs = data["runs"]
@@ -256,6 +257,8 @@ def test_result_json_holds_the_config_every_repeat_and_a_matching_summary(single
         low = run["ops_done"] / (run["work_s"] + 5e-7) - 0.05
         high = run["ops_done"] / max(run["work_s"] - 5e-7, 1e-9) + 0.05
         assert low <= run["ops_per_s"] <= high
+    assert [run["gil_enabled"] for run in runs] == [True, True]  # this process's GIL, asked after each repeat
+    assert data["gil"] == {"enabled_at_start": True, "enabled": True, "came_back": False, "reenabled_by": []}
     summary = data["summary"]
     assert summary["repeats"] == len(runs)
     assert summary["outcomes"] == {"consistent": 2} and summary["grades"] == {"acceptable": 2}

@@ -155,8 +155,22 @@ def test_command_line_overrides_a_preset(compose: Compose) -> None:
 def test_the_gil_question_sweep_lives_in_hydra_not_in_the_job(compose: Compose) -> None:
     cfg = compose(["+experiment=gil_question"], return_hydra_config=True)
     params = OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=False)
-    assert set(params) == {"python", "increment", "switch_interval"}
-    assert cfg.python is None
+    assert set(params) == {"python", "gil", "increment", "switch_interval"}
+    assert params["gil"] == "enabled,disabled"  # a GIL build's disabled job is listed as not run
+    assert cfg.hydra.callbacks.report.answer == "increment"
+    assert cfg.python is None and cfg.gil is None
+
+
+def test_the_interpreters_of_a_sweep_name_a_free_threaded_build_with_its_t(monkeypatch) -> None:
+    from synclab.app import config
+    from synclab.kernel import interpreters
+
+    found = [interpreters.Interpreter("/a/python3.13t", "3.13.5", "CPython", True, False),
+             interpreters.Interpreter("/a/python3.13", "3.13.1", "CPython", False, True),
+             interpreters.Interpreter("/a/python3.12", "3.12.0", "CPython", False, True),
+             interpreters.Interpreter("/b/python3.12", "3.12.4", "CPython", False, True)]
+    monkeypatch.setattr(interpreters, "discover", lambda: found)
+    assert config._interpreter_versions() == "3.13.5t,3.13.1,3.12.0"
 
 
 # --- composition errors: one line naming the key ----------------------------------------------

@@ -77,6 +77,6 @@ def test_each_file_name_is_spelled_only_where_records_files_names_it():
     spelled = [
         f"{module}: {literal}"
         for module, source in sources().items() if module != "synclab.records.files"
-        for literal in names.values() if re.search(rf"""["']{re.escape(literal)}["']""", source)
+        for literal in names.values() if re.search(rf"""["'/]{re.escape(literal)}["']""", source)
     ]
     assert spelled == []

@@ -183,6 +183,10 @@ def test_another_interpreter_makes_the_comparison_meaningless(locked_run: Path, 
     data = json.loads((copy / "result.json").read_text())
     real = data["interpreter"][field]
     data["interpreter"][field] = value
+    if field == "gil_enabled":  # the GIL state a record proves is its repeats' (judge.py): all of it says so
+        data["gil"].update(enabled=value, enabled_at_start=value)
+        for run in data["runs"]:
+            run["gil_enabled"] = value
     (copy / "result.json").write_text(json.dumps(data))
     code, stdout, _ = _main(capsys, "compare", str(locked_run), str(copy))
     shown = ".".join(real.split(".")[:2]) if field == "version" else real

@@ -15,6 +15,7 @@ import pytest
 from synclab.app import progress
 from synclab.commands.cli import main
 from synclab.kernel.outcome import default_grades, grade_table
+from synclab.records.resultfile import SCHEMA_VERSION
 from synclab.reports.plots import DRIFT_PNG, OUTCOMES_PNG, THROUGHPUT_PNG, draw_all
 from synclab.reports.report import NO_BASELINE, collect, parse_overrides, row_from_result
 from synclab.reports.render import lock_cost_cell, render, write_summary
@@ -231,7 +232,8 @@ BROKEN = {
     "binary": (b"\xff\xfe\x00\x81garbage", "not"),
     "array": (b"[1, 2, 3]", "not a synclab result"),
     "no_version": (json.dumps({"config": {}, "runs": []}).encode(), "no schema_version"),
-    "future": (json.dumps({**result(), "schema_version": 3}).encode(), "schema_version 3"),
+    "future": (json.dumps({**result(), "schema_version": SCHEMA_VERSION + 1}).encode(),
+               f"schema_version {SCHEMA_VERSION + 1}"),
     "old": (json.dumps({**result(), "schema_version": 0}).encode(), "schema_version 0"),
     "no_runs": (json.dumps({"schema_version": 1, "config": {}}).encode(), "no runs list"),
     "no_config": (json.dumps({"schema_version": 1, "runs": []}).encode(), "no config"),

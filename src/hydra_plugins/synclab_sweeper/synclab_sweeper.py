@@ -36,7 +36,8 @@ class SynclabSweeper(BasicSweeper):
 
         assert self.hydra_context is not None and self.config is not None
         keep = getattr(self.launcher, "composed", None)
-        validate_jobs(self.hydra_context.config_loader, self.config, batch, keep=keep)
+        not_run = getattr(self.launcher, "not_run", None)
+        validate_jobs(self.hydra_context.config_loader, self.config, batch, keep=keep, not_run=not_run)
 
     def sweep(self, arguments: List[str]) -> Any:
         from synclab.app.sweep import keeping_sweep_record

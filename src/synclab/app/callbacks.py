@@ -75,9 +75,10 @@ running: Optional["ReportCallback"] = None
 class ReportCallback(Callback):
     """Summarize a sweep when it ends; show the sweep's progress while it runs."""
 
-    def __init__(self, plots: bool = True, table: bool = True) -> None:
+    def __init__(self, plots: bool = True, table: bool = True, answer: Optional[str] = None) -> None:
         self.plots = plots
         self.table = table
+        self.answer = answer  # a key to lay the answer table out by (reports.answer); None: no such table
         self._bar: Optional[progress.Bar] = None
         self.sweep_dir: Optional[Path] = None
         self.jobs_ended = 0  # in this process: a refused sweep is summarized only if it ran jobs
@@ -105,7 +106,7 @@ class ReportCallback(Callback):
 
         try:
             sweep_dir = Path(str(config.hydra.sweep.dir))
-            written = summarize_sweep(sweep_dir, plots=self.plots, table=self.table)
+            written = summarize_sweep(sweep_dir, plots=self.plots, table=self.table, answer_by=self.answer)
         except Exception as error:  # the jobs' results are safe on disk; the summary can be redone
             logger.warning(
                 f"sweep summary not written ({type(error).__name__}: {error}); "

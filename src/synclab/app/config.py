@@ -18,7 +18,8 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from synclab.kernel.outcome import GRADES
-from synclab.kernel.spec import DIRECTIONS, INCREMENTS, SHARINGS, START_METHODS, ConfigError, ExperimentSpec, validate
+from synclab.kernel.spec import (DIRECTIONS, GIL_SETTINGS, INCREMENTS, SHARINGS, START_METHODS, ConfigError,
+                                 ExperimentSpec, validate)
 
 # Choices as types: a value outside them fails at composition, with the list, as lock= does.
 Direction = enum.Enum("Direction", {name: name for name in DIRECTIONS})
@@ -26,6 +27,7 @@ Sharing = enum.Enum("Sharing", {name: name for name in SHARINGS})
 Increment = enum.Enum("Increment", {name: name for name in INCREMENTS})
 StartMethod = enum.Enum("StartMethod", {name: name for name in START_METHODS})
 Grade = enum.Enum("Grade", {name: name for name in GRADES})
+Gil = enum.Enum("Gil", {name: name for name in GIL_SETTINGS})
 
 
 @dataclass
@@ -69,6 +71,7 @@ class SynclabConf:
     increment: Optional[Increment] = None
     switch_interval: Optional[float] = None
     python: Optional[str] = None
+    gil: Optional[Gil] = None
 
 
 def _interpreter_versions() -> str:
@@ -78,7 +81,8 @@ def _interpreter_versions() -> str:
     chosen: "dict[tuple, str]" = {}
     for found in discover():
         if found.supported:
-            chosen.setdefault((found.version_tuple[:2], found.free_threaded), found.version)
+            name = found.version + ("t" if found.free_threaded else "")  # 3.13.5t: the free-threaded one
+            chosen.setdefault((found.version_tuple[:2], found.free_threaded), name)
     return ",".join(chosen.values())
 
 

@@ -18,6 +18,7 @@ from synclab import __version__
 from synclab.app import claim, interrupt, progress
 from synclab.app.config import describe_override_error, describe_too_long, to_spec
 from synclab.app.logs import ensure_console, job_log, setup_console
+from synclab.kernel import gil
 from synclab.kernel.corun import CoRun
 from synclab.kernel.env import PATCH, capture, git_diff, interpreter_record, prefetch, source_dir
 from synclab.kernel.primitives.workers import restore_default_start_method
@@ -78,12 +79,6 @@ def _job_env(spec: ExperimentSpec, env: Dict[str, Any]) -> Dict[str, Any]:
     return env
 
 
-def _resolve_interpreter(request: str) -> str:
-    from synclab.kernel.interpreters import resolve  # probes interpreters: only when python= is set
-
-    return resolve(request).path
-
-
 def _write_env(out: Path, env: Dict[str, Any]) -> None:
     """env.json, and beside it the uncommitted changes of the checkout that ran, as a patch."""
     write_json_atomic(out / ENV, env)
@@ -91,6 +86,15 @@ def _write_env(out: Path, env: Dict[str, Any]) -> None:
     diff = git_diff(source_dir()) if git.get("patch") else None
     if diff:
         write_bytes_atomic(out / PATCH, diff)
+
+
+def _warn_gil(record: Dict[str, Any], spec: ExperimentSpec) -> None:
+    if record["came_back"]:
+        why = ", ".join(record["reenabled_by"]) or "a cause the interpreter did not report"
+        logger.warning(f"the GIL came back on during the run (import of {why}): the repeats after it ran with "
+                       "the GIL and cannot claim 'GIL disabled'")
+    elif spec.gil == "disabled" and record["enabled"]:
+        logger.warning("gil=disabled, yet the GIL was on: the run is recorded as run with the GIL")
 
 
 def run_job(cfg: DictConfig) -> Dict[str, Any]:
@@ -101,7 +105,7 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
         if HydraConfig.get().job.chdir:
             raise ConfigError("hydra.job.chdir: must stay false; synclab takes every path from the job's output_dir")
         spec = validate(to_spec(cfg))
-        python = None if spec.python is None else _resolve_interpreter(spec.python)
+        python, free_threaded = gil.target(spec)  # probes interpreters only when python= is set
         if (out / RESULT).exists():
             raise ConfigError(f"hydra.run.dir: {out} already holds a {RESULT}; refusing to overwrite it")
     except ConfigError:
@@ -122,12 +126,15 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
         else:
             from synclab.kernel.remote import run_in_interpreter
 
-            logger.info(f"running under {python}")
+            logger.info(f"running under {python}" + (f" with gil={spec.gil}" if spec.gil else ""))
             on_env = lambda env: (captured.append(env), _write_env(out, _job_env(spec, env)))  # noqa: E731
-            result = run_in_interpreter(python, spec, on_repeat=on_repeat, on_env=on_env)
+            result = run_in_interpreter(python, spec, on_repeat=on_repeat, on_env=on_env, free_threaded=free_threaded)
         data = document(result)
         if captured:  # compare and replay read it: a run on another interpreter measured something else
             data["interpreter"] = interpreter_record(captured[-1])
+            if data["gil"]["enabled"] is not None:  # what the repeats saw, not what the start-up said
+                data["interpreter"]["gil_enabled"] = data["gil"]["enabled"]
+        _warn_gil(data["gil"], spec)
         data["overrides"] = list(HydraConfig.get().overrides.task)  # the job's own keys, for reports
         data["host"] = beside.finish()  # other synclab jobs seen on this host, and its load
         if data["host"]["co_jobs"]:

@@ -20,7 +20,7 @@ from loguru import logger
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from synclab.records.filing import JobFiles, clear_attempt, file_job, is_complete
-from synclab.records.files import MULTIRUN, RESULT, write_text_atomic
+from synclab.records.files import MULTIRUN, NOT_RUN, RESULT, write_json_atomic, write_text_atomic
 
 
 
@@ -66,20 +66,43 @@ def validate_jobs(
     master_config: DictConfig,
     batch: Sequence[Sequence[str]],
     keep: Optional[Dict[Tuple[str, ...], DictConfig]] = None,
+    not_run: Optional[Dict[Tuple[str, ...], str]] = None,
 ) -> None:
     """Compose every job of a batch (as Hydra's own check does) and apply synclab's checks too,
     so that a bad value in the tenth job stops the sweep before the first one starts. With
-    ``keep``, up to KEEP_COMPOSED composed jobs are kept there for the launcher to reuse."""
+    ``keep``, up to KEEP_COMPOSED composed jobs are kept there for the launcher to reuse.
+
+    A job whose combination does not exist (gil=disabled on a build with the GIL, in a sweep
+    across interpreters and GIL states) is not an error: with ``not_run`` it is put there with
+    the reason, and the launcher leaves it out."""
     from synclab.app.config import to_spec
+    from synclab.kernel import gil
+    from synclab.kernel.interpreters import resolve
     from synclab.kernel.spec import ConfigError, validate
+
+    found: Dict[str, Any] = {}  # each python value probed once per batch
+
+    def resolve_once(request: str) -> Any:
+        if request not in found:
+            found[request] = resolve(request)
+        return found[request]
 
     for overrides in batch:
         job = config_loader.load_sweep_config(master_config=master_config, sweep_overrides=list(overrides))
         task = OmegaConf.masked_copy(job, [key for key in job.keys() if key != "hydra"])
         try:
-            validate(to_spec(task))
+            spec = validate(to_spec(task))
         except ConfigError as error:
             raise SweepRefused(f"{error} (the sweep's job {' '.join(overrides)}); no job was run") from None
+        try:
+            gil.target(spec, resolve=resolve_once)
+        except gil.GilUnavailable as error:
+            if not_run is None:
+                raise SweepRefused(f"{error} (the sweep's job {' '.join(overrides)}); no job was run") from None
+            not_run[tuple(overrides)] = str(error)
+            continue
+        except ConfigError:  # an interpreter not found here: the job's own machine decides, at its start
+            pass
         if keep is not None and len(keep) < KEEP_COMPOSED:
             keep[tuple(overrides)] = job
 
@@ -88,7 +111,7 @@ def check_fresh(config: DictConfig) -> None:
     """A new sweep never writes into an earlier one: Hydra would rewrite its multirun.yaml and
     its jobs' .hydra/ records before any job could refuse, leaving results under the wrong config."""
     sweep = sweep_dir_of(config)
-    if (sweep / MULTIRUN).is_file() or any(sweep.glob("*/result.json")):
+    if (sweep / MULTIRUN).is_file() or any(sweep.glob(f"*/{RESULT}")):
         raise ResumeRefused(
             f"hydra.sweep.dir: {sweep} already holds a sweep; finish it with `synclab resume {sweep}` "
             f"or choose another directory"
@@ -145,6 +168,8 @@ class FilingLauncher(Launcher):
         self.warned = False
         # composed by the sweeper's check, reused by an in-process launcher (see reusing_composed)
         self.composed: Optional[Dict[Tuple[str, ...], DictConfig]] = {} if _in_process(inner) else None
+        self.not_run: Dict[Tuple[str, ...], str] = {}  # jobs the check found impossible, and why
+        self.not_run_entries: List[Dict[str, Any]] = []  # what NOT_RUN holds
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.inner.setup(hydra_context=hydra_context, task_function=task_function, config=config)
@@ -197,11 +222,22 @@ class FilingLauncher(Launcher):
             kept.clear()
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        if not self.resume:
+        impossible = [initial_job_idx + offset for offset, overrides in enumerate(job_overrides)
+                      if tuple(overrides) in self.not_run]
+        if impossible:
+            self._record_not_run(job_overrides, initial_job_idx)
+        if not self.resume and not impossible:
             with self.reusing_composed():
                 returns = list(self.inner.launch(job_overrides, initial_job_idx=initial_job_idx))
+        elif not self.resume:
+            returns = []
+            chosen = [i for i in range(initial_job_idx, initial_job_idx + len(job_overrides)) if i not in impossible]
+            with self.reusing_composed():
+                for first, count in _runs(chosen):
+                    batch = job_overrides[first - initial_job_idx:first - initial_job_idx + count]
+                    returns += self.inner.launch(batch, initial_job_idx=first)
         else:
-            pending = self._pending(job_overrides, initial_job_idx)
+            pending = [num for num in self._pending(job_overrides, initial_job_idx) if num not in impossible]
             total = len(job_overrides)
             if not pending:
                 logger.info(f"resume: jobs {initial_job_idx}..{initial_job_idx + total - 1} are all complete")
@@ -219,6 +255,19 @@ class FilingLauncher(Launcher):
         for job in returns:
             self._file(job)
         return returns
+
+    def _record_not_run(self, job_overrides: Sequence[Sequence[str]], first: int) -> None:
+        """Say once, and leave in the sweep directory (records.files.NOT_RUN), which jobs of the
+        sweep do not exist as combinations and were not run; their numbers stay unused."""
+        entries = [{"job": first + offset, "overrides": list(overrides), "reason": self.not_run[tuple(overrides)]}
+                   for offset, overrides in enumerate(job_overrides) if tuple(overrides) in self.not_run]
+        reasons: Dict[str, List[str]] = {}
+        for entry in entries:
+            reasons.setdefault(entry["reason"].split(";")[0], []).append(" ".join(entry["overrides"]))
+        for reason, jobs in reasons.items():
+            logger.warning(f"not run: {len(jobs)} job(s) ({'; '.join(jobs[:6])}{' ...' if len(jobs) > 6 else ''}): {reason}")
+        self.not_run_entries += [entry for entry in entries if entry not in self.not_run_entries]
+        write_json_atomic(sweep_dir_of(self.config) / NOT_RUN, self.not_run_entries)
 
     def _file(self, job: JobReturn) -> None:
         files = job._return_value if job.status == JobStatus.COMPLETED else None

@@ -9,6 +9,7 @@ from pathlib import Path
 from synclab.commands.cli import fail
 from synclab.records.files import RESULT
 from synclab.reports.report import Report, _outcome_order, collect
+from synclab.reports.answer import answer
 from synclab.reports.render import FORMATS, _jobs, render, write_summary
 
 EXIT_FORBIDDEN = 1
@@ -19,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=FORMATS, default="table", help="what to print (default: table)")
     parser.add_argument("--out", metavar="DIR", help="also write summary.csv, summary.md and plots into DIR")
     parser.add_argument("--no-plots", action="store_true", help="with --out, write the summaries only")
+    parser.add_argument("--answer", metavar="KEY", help="also print the answer table: a row per interpreter and GIL "
+                        "state, a column per value of KEY (e.g. increment), lost updates / repeats in each cell")
     parser.add_argument("--check", action="store_true", help=f"exit {EXIT_FORBIDDEN} when any forbidden outcome appears, any stored result contradicts "
                              "its own numbers, or any run cannot be read")
 
@@ -39,11 +42,19 @@ def run(args: argparse.Namespace) -> int:
             return fail("report", str(error))
     if args.out is not None and os.path.exists(args.out) and not os.path.isdir(args.out):
         return fail("report", f"--out: {args.out} exists and is not a directory")
+    if args.answer is not None and args.format not in ("table", "md"):
+        return fail("report", f"--answer: prints a table; use it with --format table or md, not {args.format}")
     report = collect(path)
     if not report.rows and not report.skipped:
         return fail("report", f"{path}: no synclab runs found (no {RESULT} anywhere below it)")
+    table = None
+    if args.answer is not None:
+        table = answer(report, args.answer)
+        if table is None:
+            return fail("report", f"--answer: no run here records a setting {args.answer!r}; "
+                                  f"the settings they do record include {', '.join(sorted(_settings(report))[:12])}")
     try:
-        sys.stdout.write(render(report, args.format))
+        sys.stdout.write(render(report, args.format) + ("" if table is None else "\n" + table))
         sys.stdout.flush()
     except BrokenPipeError:  # `synclab report ... | head`: the reader has had enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
@@ -64,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         return _check(report)
     return 0
+
+
+def _settings(report: Report) -> "set[str]":
+    return {key for row in report.rows for key in row.config}
 
 
 def _check(report: Report) -> int:

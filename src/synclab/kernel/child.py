@@ -2,7 +2,8 @@
 
 Standard library only (it runs under Python 3.8 and newer without synclab's dependencies).
 Reads one ExperimentSpec as JSON on stdin; writes JSON lines on stdout: the interpreter's
-own environment capture first, then one line per repeat as it finishes, then the end.
+own environment capture first, then one line per repeat as it finishes, then the end with
+what the GIL did (kernel.gil).
 """
 
 import json
@@ -29,11 +30,11 @@ def main() -> int:
         if spec.switch_interval is not None:
             env["switch_interval"] = spec.switch_interval
         emit("env", env)
-        run_experiment(spec, on_repeat=lambda run: emit("repeat", asdict(run)))
+        result = run_experiment(spec, on_repeat=lambda run: emit("repeat", asdict(run)))
     except ConfigError as error:
         emit("error", str(error))
         return 2
-    emit("end", True)
+    emit("end", {"gil_at_start": result.gil_at_start, "gil_reenabled_by": list(result.gil_reenabled_by)})
     return 0
 
 

@@ -14,6 +14,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
+from synclab.kernel import gil
 from synclab.kernel.results import ExperimentResult, RepeatResult
 from synclab.kernel.runner import OnRepeat
 from synclab.kernel.spec import ConfigError, ExperimentSpec
@@ -31,8 +32,11 @@ def run_in_interpreter(
     spec: ExperimentSpec,
     on_repeat: Optional[OnRepeat] = None,
     on_env: Optional[Callable[[Dict[str, Any]], None]] = None,
+    free_threaded: bool = False,
 ) -> ExperimentResult:
-    env = dict(os.environ)
+    """Run ``spec`` under ``python``; on a free-threaded build with ``spec.gil`` set, the child and
+    every worker it starts get PYTHON_GIL for it (kernel.gil)."""
+    env = gil.child_environment(spec.gil, free_threaded, os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (SOURCE_ROOT, env.get("PYTHONPATH")) if p)
     # stderr goes to a file, not a pipe: a child that writes a lot there must never stall
     errors = tempfile.TemporaryFile(mode="w+")
@@ -49,7 +53,8 @@ def run_in_interpreter(
     watchdog.daemon = True
     watchdog.start()
     runs: List[RepeatResult] = []
-    ended, error = False, None
+    ended: Optional[Dict[str, Any]] = None
+    error = None
     try:
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(json.dumps(asdict(spec)))
@@ -65,7 +70,7 @@ def run_in_interpreter(
             elif "error" in message:
                 error = message["error"]
             elif "end" in message:
-                ended = True
+                ended = message["end"]
         proc.wait()
     finally:
         watchdog.cancel()
@@ -77,7 +82,11 @@ def run_in_interpreter(
         errors.close()
     if error is not None:
         raise ConfigError(error)
-    if not ended:
+    if ended is None:
         tail = " ".join(stderr.strip().splitlines()[-1:]) or f"exit code {proc.returncode}"
         raise RemoteError(f"the experiment under {python} stopped early: {tail}")
-    return ExperimentResult(spec, runs)
+    # an import at the child's start-up turns the GIL on before its own watch begins: its
+    # warning is on stderr
+    modules = list(ended.get("gil_reenabled_by") or [])
+    modules += [name for name in gil.reenabled_in(stderr) if name not in modules]
+    return ExperimentResult(spec, runs, gil_at_start=ended.get("gil_at_start"), gil_reenabled_by=tuple(modules))

@@ -3,7 +3,7 @@ same rules every reader of a stored result applies (records.judge). The file for
 records.resultfile's."""
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
 from synclab.kernel.outcome import classify, grade_table
 from synclab.kernel.spec import ExperimentSpec
@@ -29,9 +29,12 @@ class RepeatResult:
     ops_per_s: Optional[float]
     outcome: str
     grade: str
+    # the GIL while this repeat ran, asked afterwards of the process whose threads ran the loop
+    # (it only ever comes back on, so "off afterwards" means off throughout); None: not known
+    gil_enabled: Optional[bool]
 
 
-def classify_repeat(repeat: int, spec: ExperimentSpec, raw: "RawRepeat") -> RepeatResult:
+def classify_repeat(repeat: int, spec: ExperimentSpec, raw: "RawRepeat", gil_enabled: Optional[bool] = None) -> RepeatResult:
     """Turn what a repeat left behind into a classified result."""
     outcome = classify(
         expected=spec.expected,
@@ -59,6 +62,7 @@ def classify_repeat(repeat: int, spec: ExperimentSpec, raw: "RawRepeat") -> Repe
         ops_per_s=None if rate is None else round(rate, 1),
         outcome=outcome,
         grade=grade_table(spec.lock, spec.grades)[outcome],
+        gil_enabled=gil_enabled,
     )
 
 
@@ -66,4 +70,6 @@ def classify_repeat(repeat: int, spec: ExperimentSpec, raw: "RawRepeat") -> Repe
 class ExperimentResult:
     spec: ExperimentSpec
     runs: List[RepeatResult]
+    gil_at_start: Optional[bool] = None  # the GIL in the runner's process before the first repeat
+    gil_reenabled_by: Tuple[str, ...] = ()  # modules whose import turned the GIL back on (kernel.gil)
 

@@ -41,6 +41,7 @@ DIRECTIONS = ("both", "deposit")
 SHARINGS = ("passed", "inherited")
 # Every start method multiprocessing knows; validate() checks that this platform offers it.
 START_METHODS = ("fork", "spawn", "forkserver")
+GIL_SETTINGS = ("enabled", "disabled")  # the gil key (kernel.gil); None: the interpreter's default
 
 # The balance lives in a multiprocessing.Value('i', ...), a C int, as in the notebook.
 SHARED_INT_MIN = -(2**31)
@@ -83,6 +84,7 @@ class ExperimentSpec:
     increment: Optional[str] = None  # None: the primitive's notebook increment (DEFAULT_INCREMENT)
     switch_interval: Optional[float] = None  # sys.setswitchinterval in every process that runs the loop
     python: Optional[str] = None  # another interpreter (version or path); None: this one
+    gil: Optional[str] = None  # enabled or disabled on a free-threaded build (kernel.gil); None: its default
 
     @property
     def increment_used(self) -> str:
@@ -182,6 +184,8 @@ def validate(spec: ExperimentSpec) -> ExperimentSpec:
         )
     if spec.switch_interval is not None:
         _at_least("switch_interval", spec.switch_interval, 0, float, strict=True)
+    if spec.gil is not None:
+        _choice("gil", spec.gil, GIL_SETTINGS)
     if spec.sharing == "inherited" and spec.primitive != "pool":
         raise ConfigError("sharing: 'inherited' (the notebook's module-level Value) applies only to primitive=pool")
     if spec.primitive in CROSS_PROCESS:

@@ -12,9 +12,11 @@ ENV = "env.json"  # the environment the job ran in (kernel.env; its diff beside 
 LOG = "run.log"  # one line per repeat
 INTERRUPTED = "interrupted.json"  # left by a job stopped before its result
 MULTIRUN = "multirun.yaml"  # Hydra's record of a sweep
+NOT_RUN = "not-run.json"  # a sweep's jobs that do not exist as combinations (gil=disabled on a GIL build)
 ORIGIN = "origin.json"  # where a replay came from
 SUMMARY_CSV = "summary.csv"  # a sweep's table, one row per job (reports.render)
 SUMMARY_MD = "summary.md"  # the same table for reading
+ANSWER = "answer.md"  # a sweep's answer table (reports.answer), when its preset asks for one
 CLAIM = ".synclab.lock"  # the flock of the one process writing a run or sweep directory (app.claim)
 
 

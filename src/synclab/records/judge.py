@@ -44,6 +44,9 @@ class Judgement:
     grading: Dict[str, str]  # the run's rules: its lock's defaults under its `grades` settings
     runs: Tuple[JudgedRepeat, ...]
     inconsistencies: Tuple[str, ...]  # one line per claim the numbers contradict
+    # the GIL as the repeats recorded it (schema 3): on if it was on at any point, off only if
+    # it was off throughout; None when the record does not say
+    gil_enabled: Optional[bool] = None
 
 
 def _malformed(where: str, value: Any, wanted: str) -> Unusable:
@@ -147,6 +150,7 @@ def judge_result(data: Mapping[str, Any], schema_version: int) -> Judgement:
     expected, ops_expected = spec.expected, spec.ops_expected  # computed once, not per repeat
     problems: List[str] = []
     judged: List[JudgedRepeat] = []
+    gil_states: List[Optional[bool]] = []
     for index, run in enumerate(runs):
         within = f"runs[{index}]."
         if type(run) is not dict:
@@ -167,6 +171,11 @@ def judge_result(data: Mapping[str, Any], schema_version: int) -> Judgement:
                 raise _malformed(within + "timed_out", timed_out, "true or false")
         else:  # schema 1 kept no timeout flag: its outcome is the only word on it
             timed_out = claimed_outcome == "timeout"
+        if schema_version >= 3:
+            state = run.get("gil_enabled")
+            if state is not None and type(state) is not bool:
+                raise _malformed(within + "gil_enabled", state, "true, false or null")
+            gil_states.append(state)
         outcome = classify(expected=expected, after=after, ops_expected=ops_expected,
                            ops_reported=ops_reported, ops_done=ops_done,  # type: ignore[arg-type]
                            failed_workers=failed, timed_out=timed_out)  # type: ignore[arg-type]
@@ -197,7 +206,40 @@ def judge_result(data: Mapping[str, Any], schema_version: int) -> Judgement:
     if type(repeats) is int and repeats != len(runs):
         problems.append(f"records {len(runs)} repeats, its configuration asks for {repeats}")
     problems.extend(_check_summary(data.get("summary"), judged, runs))
-    return Judgement(grading, tuple(judged), tuple(problems))
+    gil_enabled = None
+    if schema_version >= 3:
+        gil_enabled, said = _check_gil(data, gil_states)
+        problems.extend(said)
+    return Judgement(grading, tuple(judged), tuple(problems), gil_enabled)
+
+
+def _check_gil(data: Mapping[str, Any], states: Sequence[Optional[bool]]) -> Tuple[Optional[bool], List[str]]:
+    """The GIL state the repeats prove, and the claims of the run's gil and interpreter records
+    that contradict it: a run that says "GIL disabled" while a repeat ran with it is inconsistent."""
+    record = data.get("gil")
+    if not isinstance(record, dict):
+        raise _malformed("gil", record, "an object")
+    at_start = record.get("enabled_at_start")
+    if at_start is not None and type(at_start) is not bool:
+        raise _malformed("gil.enabled_at_start", at_start, "true, false or null")
+    seen = [at_start, *states]
+    truth = True if True in seen else (None if None in seen else False)
+    came_back = at_start is False and True in states
+    said = []
+    if record.get("enabled") != truth:
+        said.append(f"gil.enabled {_short(record.get('enabled'))}")
+    if record.get("came_back") != came_back:
+        said.append(f"gil.came_back {_short(record.get('came_back'))}")
+    interpreter = data.get("interpreter")
+    if isinstance(interpreter, dict) and truth is not None and interpreter.get("gil_enabled") not in (truth, None):
+        said.append(f"interpreter.gil_enabled {_short(interpreter.get('gil_enabled'))}")
+    if not said:
+        return truth, []
+    first_on = next((index for index, state in enumerate(states) if state), None)
+    facts = ("the GIL was on from the start" if at_start else
+             f"repeat {first_on} ran with the GIL" if first_on is not None else
+             "no repeat ran with the GIL" if truth is False else "the GIL's state is not known for every repeat")
+    return truth, [f"claims {', '.join(said)}; {facts}"]
 
 
 def _check_grading(claimed: Any, grading: Mapping[str, str], config: Mapping[str, Any]) -> List[str]:

@@ -9,6 +9,11 @@ Format history of result.json (``schema_version``):
   numbers alone (judge.py); a schema 1 repeat's timeout is known only from its stored outcome.
   ``interpreter`` records what ran the loop (implementation, version, free_threaded,
   gil_enabled, start_method), which compare and replay match; before it, only env.json had it.
+- 3: the ``gil`` setting in config; every repeat records ``gil_enabled`` (asked of the process
+  whose threads ran the loop, null when not known), and ``gil`` what the GIL did over the run
+  (``enabled_at_start``, ``enabled`` at any point, ``came_back``, ``reenabled_by``: the modules
+  whose import turned it back on). ``interpreter.gil_enabled`` is ``gil.enabled``: a run claims
+  "GIL disabled" only if no repeat ran with it.
 """
 
 import statistics
@@ -18,8 +23,8 @@ from typing import Any, Dict, Sequence
 from synclab.kernel.outcome import DRIFT_OUTCOMES, drift_stats, grade_table
 from synclab.kernel.results import ExperimentResult
 
-SCHEMA_VERSION = 2
-SCHEMA_VERSIONS = (1, 2)  # what this synclab reads
+SCHEMA_VERSION = 3
+SCHEMA_VERSIONS = (1, 2, 3)  # what this synclab reads
 
 
 def document(result: ExperimentResult) -> Dict[str, Any]:
@@ -30,6 +35,20 @@ def document(result: ExperimentResult) -> Dict[str, Any]:
         "grading": grade_table(result.spec.lock, result.spec.grades),
         "runs": [asdict(run) for run in result.runs],
         "summary": summarize(result.runs),
+        "gil": gil_record(result),
+    }
+
+
+def gil_record(result: ExperimentResult) -> Dict[str, Any]:
+    """What the GIL did over a run: on at any point (a state that is not known counts as not
+    proven off), and whether it came back on after starting off, and which imports did it."""
+    states = [result.gil_at_start] + [run.gil_enabled for run in result.runs]
+    enabled = True if any(state is True for state in states) else (None if None in states else False)
+    return {
+        "enabled_at_start": result.gil_at_start,
+        "enabled": enabled,
+        "came_back": result.gil_at_start is False and any(run.gil_enabled is True for run in result.runs),
+        "reenabled_by": list(result.gil_reenabled_by),
     }
 
 

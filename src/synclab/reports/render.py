@@ -182,6 +182,17 @@ def notes(report: Report) -> List[str]:
     lines: List[str] = []
     for row in report.inconsistent_rows:
         lines.extend(f"inconsistent: job {row.path}: {claim}" for claim in row.inconsistencies)
+    for row in report.rows:
+        if row.gil_came_back is not None:
+            why = f"the import of {', '.join(row.gil_came_back)}" if row.gil_came_back else "a cause not reported"
+            lines.append(f"GIL came back: job {row.path}: the GIL was off at the start and came back on during the "
+                         f"run ({why}); it is counted as a run with the GIL")
+    by_reason: Dict[str, List[str]] = {}
+    for overrides, reason in report.not_run:
+        by_reason.setdefault(reason.split(";")[0], []).append(overrides)
+    for reason, jobs in by_reason.items():
+        shown = "; ".join(jobs[:6]) + (f" and {len(jobs) - 6} more" if len(jobs) > 6 else "")
+        lines.append(f"not run: {len(jobs)} job{'s' * (len(jobs) != 1)} ({shown}): {reason}")
     missing: Dict[str, List[Row]] = {}
     for row in report.rows:
         if row.no_baseline and report.rows and len(report.rows) > 1:

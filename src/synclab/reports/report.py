@@ -16,11 +16,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from synclab.kernel.outcome import DRIFT_OUTCOMES, OUTCOMES, DriftStats, drift_stats
-from synclab.records.bounded import (MAX_RESULT_BYTES, MAX_YAML_BYTES, BoundError, check_repeats, load_yaml,
-                                     loads_json, read_capped)
-from synclab.records.files import INTERRUPTED, LOG, RESULT
+from synclab.records.bounded import (MAX_RESULT_BYTES, MAX_YAML_BYTES, BoundError, check_repeats, load_json_file,
+                                     load_yaml, loads_json, read_capped)
+from synclab.records.files import INTERRUPTED, LOG, NOT_RUN, RESULT
 from synclab.records.judge import Unusable, judge_result
 from synclab.records.resultfile import SCHEMA_VERSIONS
+from synclab.kernel.spec import shorten
 from synclab.reports.stats import BASELINE_IGNORED, baseline_key, geometric_mean, ratio_of_rates, wilson
 
 OVERRIDES = (".hydra", "overrides.yaml")
@@ -59,6 +60,8 @@ class Row:
     no_baseline: Optional[str] = None  # why a locked job has no lock cost
     interpreter: Optional[str] = None  # "CPython 3.11.7", as the run recorded it (None: not recorded)
     runtime: Optional[Mapping[str, Any]] = None  # the recorded interpreter, its fields type-checked
+    # the GIL came back on during the run: the modules whose import did it (empty: none reported)
+    gil_came_back: Optional[Tuple[str, ...]] = None
 
     @property
     def co_run(self) -> bool:
@@ -77,6 +80,8 @@ class Report:
     skipped: Tuple[Skipped, ...]
     keys: Tuple[str, ...]  # the swept keys, shown as columns
     outcomes: Tuple[str, ...]  # outcome columns: every known outcome, then any other seen
+    # jobs a sweep left out as combinations that do not exist: (overrides, reason), from NOT_RUN
+    not_run: Tuple[Tuple[str, str], ...] = ()
 
     @property
     def forbidden_rows(self) -> Tuple[Row, ...]:
@@ -216,6 +221,8 @@ def row_from_result(data: Any, path: str = ".", overrides: Optional[Sequence[str
     co_jobs = host.get("co_jobs") if isinstance(host, dict) else None
     load = host.get("load_end") if isinstance(host, dict) else None
     runtime = runtime_of(data.get("interpreter"))
+    if runtime is not None and judgement.gil_enabled is not None:  # what the repeats say, not the label
+        runtime = {**runtime, "gil_enabled": judgement.gil_enabled}
     rate = geometric_mean(rates)
     return Row(
         path=path,
@@ -238,7 +245,15 @@ def row_from_result(data: Any, path: str = ".", overrides: Optional[Sequence[str
         inconsistencies=judgement.inconsistencies,
         interpreter=interpreter_of(runtime),
         runtime=runtime,
+        gil_came_back=_gil_came_back(data.get("gil")) if version >= 3 else None,
     )
+
+
+def _gil_came_back(record: Any) -> Optional[Tuple[str, ...]]:
+    if not isinstance(record, dict) or record.get("came_back") is not True:
+        return None
+    modules = record.get("reenabled_by")
+    return tuple(shorten(m, 60) for m in modules[:20] if isinstance(m, str)) if isinstance(modules, list) else ()
 
 
 RUNTIME_FIELDS = {"implementation": str, "version": str, "free_threaded": bool, "gil_enabled": bool,
@@ -339,7 +354,31 @@ def collect(root: "str | os.PathLike[str]") -> Report:
                    if not name.startswith(".") and entry.is_dir(follow_symlinks=False)]
         subdirs.sort(key=_natural, reverse=True)  # popped in natural order: job 9 before job 10
         stack.extend((f"{directory}/{name}", name if path == "." else f"{path}/{name}") for name in subdirs)
-    return build(root, rows, skipped)
+    return replace(build(root, rows, skipped), not_run=_not_run(root, skipped))
+
+
+MAX_NOT_RUN = 10_000  # entries of a sweep's NOT_RUN that a report reads
+
+
+def _not_run(root: str, skipped: List[Skipped]) -> Tuple[Tuple[str, str], ...]:
+    """The jobs a sweep recorded as not run (app.sweep), as claims: each must say what and why."""
+    path = os.path.join(root, NOT_RUN)
+    if not os.path.isfile(path):
+        return ()
+    try:
+        entries = load_json_file(path)
+    except (OSError, ValueError, BoundError) as error:
+        skipped.append(Skipped(NOT_RUN, f"unreadable: {error}"))
+        return ()
+    found = []
+    for entry in entries[:MAX_NOT_RUN] if isinstance(entries, list) else [None]:
+        overrides = entry.get("overrides") if isinstance(entry, dict) else None
+        reason = entry.get("reason") if isinstance(entry, dict) else None
+        if not (isinstance(overrides, list) and all(isinstance(o, str) for o in overrides) and isinstance(reason, str)):
+            skipped.append(Skipped(NOT_RUN, "malformed: each entry needs its overrides and a reason"))
+            return ()
+        found.append((shorten(" ".join(overrides)), shorten(reason, 240)))
+    return tuple(found)
 
 
 def build(root: str, rows: Sequence[Row], skipped: Sequence[Skipped] = ()) -> Report:

@@ -3,7 +3,9 @@ a process can, so a repeat that hangs is still stopped at its timeout."""
 
 import threading
 import time
-from typing import Any, Dict, List, NamedTuple, Optional
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+
+from synclab.kernel import gil
 
 from synclab.kernel.locks import LOCK_STYLE, make_async_lock, make_lock
 from synclab.kernel.loops import build_loop
@@ -19,6 +21,8 @@ class HostCounts(NamedTuple):
     done: int
     failed: int
     work_s: Optional[float]
+    gil_enabled: bool = True
+    gil_reenabled_by: Tuple[str, ...] = ()
 
 
 def _threads_in_host(spec: ExperimentSpec) -> HostCounts:
@@ -86,7 +90,9 @@ def _asyncio_in_host(spec: ExperimentSpec) -> HostCounts:
 def _host(spec: ExperimentSpec, conn: Any) -> None:
     set_switch_interval(spec)
     run = _asyncio_in_host if spec.primitive == "asyncio" else _threads_in_host
-    conn.send(run(spec))
+    with gil.Watch() as watch:
+        counts = run(spec)
+    conn.send(counts._replace(gil_enabled=gil.is_enabled(), gil_reenabled_by=tuple(watch.modules)))
     conn.close()
 
 
@@ -116,7 +122,7 @@ def run_in_host(spec: ExperimentSpec) -> RawRepeat:
         timed_out = report is None
         reap([host], 0.0 if timed_out else GRACE_S)
     wall = time.perf_counter() - began
-    if not report:
-        return RawRepeat(spec.initial, None, 0, 0, spec.workers, timed_out, wall, None)
-    before, after, reported, done, failed, work = report
-    return RawRepeat(before, after, reported, done, failed, False, wall, work)
+    if not report:  # nothing is known of the GIL in a host that never reported
+        return RawRepeat(spec.initial, None, 0, 0, spec.workers, timed_out, wall, None, gil_enabled=None)
+    before, after, reported, done, failed, work, gil_on, modules = report
+    return RawRepeat(before, after, reported, done, failed, False, wall, work, gil_on, modules)

@@ -32,6 +32,10 @@ class RawRepeat:
     timed_out: bool
     wall_s: float  # from starting the first worker to the last one reaped
     work_s: Optional[float]  # from the release of the workers to the last one's finish
+    # the GIL in the host process whose threads ran the loop, asked after the repeat (kernel.gil);
+    # None: not known (a host that never reported), or no host (processes and pools: the runner asks its own)
+    gil_enabled: Optional[bool] = None
+    gil_reenabled_by: Tuple[str, ...] = ()  # modules whose import turned the GIL back on there
 
 
 def work_span(stamps: "List[Span]") -> Optional[float]:

@@ -1,0 +1,131 @@
+"""The GIL as a setting: what a build allows, how an interpreter is started with the GIL on or
+off, and what the GIL really was while an experiment ran.
+
+A free-threaded build (PEP 703, ``python3.13t``) starts without the GIL unless ``PYTHON_GIL=1``
+(or ``-X gil=1``) says otherwise, and it turns the GIL back on, for the rest of the process, when
+it imports an extension module that has not declared it can run without one. So the state is
+asked of the interpreter after every repeat, never assumed from the setting. ``PYTHON_GIL`` is
+the way in because every worker the experiment starts inherits it, whatever the start method.
+"""
+
+import re
+import sys
+import sysconfig
+import threading
+import warnings
+from typing import Any, Callable, Dict, List, Mapping, Optional
+
+from synclab.kernel.spec import GIL_SETTINGS, ConfigError
+
+VARIABLE = "PYTHON_GIL"
+_VALUE = {"enabled": "1", "disabled": "0"}
+# CPython's warning when an import turns the GIL back on (Python/import.c)
+_REENABLED = re.compile(r"The global interpreter lock \(GIL\) has been enabled to load module '([^']+)'")
+
+
+def free_threaded() -> bool:
+    """Whether this interpreter is a free-threaded build (whatever its GIL is doing now)."""
+    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
+def is_enabled() -> bool:
+    """Whether the GIL is on in this process now: always on before 3.13 and in GIL builds."""
+    probe = getattr(sys, "_is_gil_enabled", None)
+    return True if probe is None else bool(probe())
+
+
+def wanted(setting: Optional[str]) -> Optional[bool]:
+    """The GIL state a setting asks for; None: whatever the interpreter starts with."""
+    return None if setting is None else setting == "enabled"
+
+
+class GilUnavailable(ConfigError):
+    """gil=disabled on a build with a GIL: a combination that does not exist, not a typo. A sweep
+    across interpreters and GIL states skips such jobs; a single run refuses them."""
+
+
+def check(setting: Optional[str], free_threaded_build: bool, where: str) -> None:
+    """Refuse a setting the interpreter cannot honour: only a free-threaded build runs without a GIL."""
+    if setting == "disabled" and not free_threaded_build:
+        raise GilUnavailable(
+            f"gil: 'disabled' needs a free-threaded build (python3.13t or newer); {where} is a build with the "
+            "GIL (see `synclab interpreters`)"
+        )
+    if setting is not None and setting not in GIL_SETTINGS:
+        raise ConfigError(f"gil: {setting!r} is not one of null, {', '.join(GIL_SETTINGS)}")
+
+
+def child_environment(setting: Optional[str], free_threaded_build: bool, environ: Mapping[str, str]) -> Dict[str, str]:
+    """The environment for an interpreter that runs the experiment: PYTHON_GIL set when asked and
+    the build knows it; with no setting, the environment is left as it is."""
+    env = dict(environ)
+    if setting is not None and free_threaded_build:
+        env[VARIABLE] = _VALUE[setting]
+    return env
+
+
+class Watch:
+    """Collects the modules whose import turned the GIL back on while an experiment ran.
+
+    CPython announces it with a RuntimeWarning; this hooks ``warnings.showwarning`` (it still
+    shows the warning) and keeps the module names under a lock, since the import can happen on
+    any thread and, on a free-threaded build, nothing else serialises the appends.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._modules: List[str] = []
+        self._previous: Optional[Callable[..., Any]] = None
+        self.at_start = is_enabled()
+
+    def _show(self, message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+        found = _REENABLED.search(str(message))
+        if found:
+            with self._lock:
+                if found.group(1) not in self._modules:
+                    self._modules.append(found.group(1))
+        assert self._previous is not None
+        self._previous(message, category, *args, **kwargs)
+
+    def __enter__(self) -> "Watch":
+        self._previous = warnings.showwarning
+        warnings.showwarning = self._show
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if warnings.showwarning == self._show:
+            warnings.showwarning = self._previous  # type: ignore[assignment]
+
+    @property
+    def modules(self) -> List[str]:
+        with self._lock:
+            return list(self._modules)
+
+
+def reenabled_in(text: str) -> List[str]:
+    """The modules named by the GIL's warning in a child interpreter's stderr."""
+    seen: List[str] = []
+    for name in _REENABLED.findall(text):
+        if name not in seen:
+            seen.append(name)
+    return seen
+
+
+def target(spec: Any, resolve: Optional[Callable[[str], Any]] = None) -> "tuple[Optional[str], bool]":
+    """The interpreter that runs the experiment's loop (None: this process) and whether it is a
+    free-threaded build. A GIL state this process is not in needs a fresh interpreter: the GIL of
+    a running process cannot be switched off, and the setting applies from the start.
+    Raises GilUnavailable for gil=disabled on a build with a GIL."""
+    import platform
+
+    if spec.python is not None:
+        if resolve is None:
+            from synclab.kernel.interpreters import resolve
+        found = resolve(spec.python)
+        check(spec.gil, found.free_threaded, f"python={spec.python} ({found.path}, Python {found.version})")
+        return found.path, found.free_threaded
+    build = free_threaded()
+    check(spec.gil, build, f"this interpreter ({sys.executable}, Python {platform.python_version()})")
+    if spec.gil is not None and build and is_enabled() != wanted(spec.gil):
+        return sys.executable, True
+    return None, build

@@ -1,0 +1,83 @@
+"""The answer table: one row per interpreter and GIL state, one column per value of a swept key
+(the increment shape, for the notebook's GIL question), and in each cell the repeats that lost
+updates out of those run, with the 95% interval of the rate. It is what a reader of a sweep
+across interpreters wants first, so a sweep can print it (``answer`` in the report callback)
+and ``synclab report --answer KEY`` prints it for any directory."""
+
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional, Tuple
+
+from synclab.kernel.spec import DEFAULT_INCREMENT
+from synclab.reports.report import Report, Row
+from synclab.reports.stats import wilson
+from synclab.reports.table import format_table
+
+LOST = "lost_updates"
+
+
+@dataclass(frozen=True)
+class Cell:
+    lost: int
+    repeats: int
+
+    def __str__(self) -> str:
+        low, high = wilson(self.lost, self.repeats) or (0.0, 1.0)
+        return f"{self.lost}/{self.repeats} [{low:.2f}, {high:.2f}]"
+
+
+def _runtime(row: Row) -> Tuple[Any, ...]:
+    """Where the row ran: implementation, version, build and the GIL state its repeats recorded."""
+    runtime = row.runtime or {}
+    version = str(runtime.get("version") or row.config.get("python") or "?")
+    numbers = tuple(int(part) if part.isdigit() else 0 for part in version.split(".")[:3])
+    return (str(runtime.get("implementation") or "Python"), numbers, version,
+            runtime.get("free_threaded"), runtime.get("gil_enabled"))
+
+
+def _label(runtime: Tuple[Any, ...]) -> List[str]:
+    implementation, _, version, free, gil_on = runtime
+    build = "free-threaded" if free else "with GIL" if free is False else "?"
+    state = "?" if gil_on is None else "enabled" if gil_on else "disabled"
+    return [f"{implementation} {version}", build, state]
+
+
+def answer(report: Report, column: str = "increment") -> Optional[str]:
+    """The table, or None when no row records a value for ``column``. Other keys that vary
+    between the rows (a switch interval, say) become row columns, so no cell mixes two settings."""
+    rows = [row for row in report.rows if column in row.config]
+    if not rows:
+        return None
+    others = [key for key in report.keys if key not in (column, "python", "gil")
+              and len({repr(row.config.get(key)) for row in rows}) > 1]
+    columns: Dict[str, None] = {}
+    cells: Dict[Tuple[Any, ...], Dict[str, Cell]] = {}
+    for row in rows:
+        value = _shown(_value(row, column))
+        columns.setdefault(value)
+        key = (_runtime(row), tuple(_shown(row.config.get(other)) for other in others))
+        old = cells.setdefault(key, {}).get(value, Cell(0, 0))
+        cells[key][value] = Cell(old.lost + row.outcomes.get(LOST, 0), old.repeats + row.repeats)
+    headers = ["interpreter", "build", "GIL", *others, *columns]
+    table = []
+    for (runtime, settings), found in sorted(cells.items(), key=lambda item: _order(item[0])):
+        table.append([*_label(runtime), *settings, *(str(found[value]) if value in found else "-" for value in columns)])
+    title = f"lost updates: repeats that lost any / repeats [95% CI], by {column}"
+    return title + "\n" + format_table(headers, table, left=3 + len(others)) + "\n"
+
+
+def _value(row: Row, key: str) -> Any:
+    """A row's setting; for the increment, the one that ran (null means the primitive's own)."""
+    value = row.config.get(key)
+    if key == "increment" and value is None and row.config.get("primitive") in DEFAULT_INCREMENT:
+        return DEFAULT_INCREMENT[row.config["primitive"]]
+    return value
+
+
+def _shown(value: Any) -> str:
+    return "null" if value is None else str(value)
+
+
+def _order(key: Tuple[Any, ...]) -> Tuple[Any, ...]:
+    (implementation, numbers, version, free, gil_on), settings = key
+    return (implementation, numbers, bool(free), not gil_on, settings)
+
