@@ -123,3 +123,22 @@ def own_running_jobs_registry(tmp_path_factory: pytest.TempPathFactory) -> Itera
         os.environ.pop("SYNCLAB_RUNNING_DIR", None)
     else:
         os.environ["SYNCLAB_RUNNING_DIR"] = previous
+
+
+REQUIRE_FREE_THREADED = "SYNCLAB_REQUIRE_FREE_THREADED"  # set by .ci/run: a missing build fails, not skips
+
+
+@pytest.fixture(scope="session")
+def free_threaded_python():
+    """A free-threaded interpreter discovery finds (name one in SYNCLAB_PYTHONS); the tests that
+    need one skip without it, except where REQUIRE_FREE_THREADED is set (CI), where they fail."""
+    from synclab.kernel.interpreters import discover
+
+    found = [i for i in discover() if i.free_threaded and i.supported]
+    if not found:
+        reason = ("no free-threaded interpreter found: name one in SYNCLAB_PYTHONS "
+                  "(../shared/interpreters/unpack.sh prints its path)")
+        if os.environ.get(REQUIRE_FREE_THREADED) == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return found[0]

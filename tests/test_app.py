@@ -384,13 +384,18 @@ PRESET_OVERRIDES = {
     "shared_memory_race": ["times=50"],
     "shared_memory_lock": ["times=50"],
     "gil_question": ["times=1000"],  # a sweep preset; run here as a single job
+    "lock_cost_ft": ["times=1000"],
 }
+FREE_THREADED_PRESETS = {"lock_cost_ft"}  # run on the free-threaded build the fixture finds
 
 
 @pytest.mark.parametrize("name", preset_names())
-def test_every_preset_runs_from_the_command_line(cli: Cli, tmp_path: Path, name: str) -> None:
+def test_every_preset_runs_from_the_command_line(cli: Cli, tmp_path: Path, name: str,
+                                                 request: pytest.FixtureRequest) -> None:
     run_dir = tmp_path / name
-    done = cli([f"+experiment={name}", "repeats=1", *PRESET_OVERRIDES.get(name, []), f"hydra.run.dir={run_dir}"])
+    python = [f"python={request.getfixturevalue('free_threaded_python').path}"] if name in FREE_THREADED_PRESETS else []
+    done = cli([f"+experiment={name}", "repeats=1", *PRESET_OVERRIDES.get(name, []), *python,
+                f"hydra.run.dir={run_dir}"])
     no_traceback(done)
     assert done.returncode == 0, done.stderr[-3000:]
     data = load(run_dir / "result.json")

@@ -161,6 +161,16 @@ def test_the_gil_question_sweep_lives_in_hydra_not_in_the_job(compose: Compose) 
     assert cfg.python is None and cfg.gil is None
 
 
+def test_lock_cost_ft_sweeps_gil_states_threads_and_every_thread_lock(compose: Compose) -> None:
+    from synclab.kernel.spec import LOCK_SUPPORT
+
+    cfg = compose(["+experiment=lock_cost_ft"], return_hydra_config=True)
+    params = OmegaConf.to_container(cfg.hydra.sweeper.params, resolve=False)
+    assert params["gil"].split(",") == ["disabled", "enabled"] and params["workers"] == "1,2,4,8"
+    assert params["lock"].split(",") == list(LOCK_SUPPORT["thread"])
+    assert (cfg.python, cfg.primitive.name, cfg.direction.value) == ("3.13t", "thread", "deposit")
+
+
 def test_the_interpreters_of_a_sweep_name_a_free_threaded_build_with_its_t(monkeypatch) -> None:
     from synclab.app import config
     from synclab.kernel import interpreters

@@ -25,17 +25,6 @@ SRC = str(ROOT / "src")
 THREADS_UNSAFE = dict(primitive="thread", lock="none", workers=8, times=100_000, direction="deposit")
 
 
-@pytest.fixture(scope="session")
-def free_threaded_python():
-    from synclab.kernel.interpreters import discover
-
-    found = [i for i in discover() if i.free_threaded and i.supported]
-    if not found:
-        pytest.skip("no free-threaded interpreter found: name one in SYNCLAB_PYTHONS "
-                    "(../shared/interpreters/unpack.sh prints its path)")
-    return found[0]
-
-
 def test_gil_disabled_is_refused_on_a_build_with_the_gil():
     with pytest.raises(gil.GilUnavailable, match=r"^gil: 'disabled' needs a free-threaded build.*where it ran"):
         gil.check("disabled", False, "where it ran")
