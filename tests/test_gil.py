@@ -261,3 +261,22 @@ def test_a_run_on_the_free_threaded_build_records_what_ran(free_threaded_python,
     assert data["interpreter"]["free_threaded"] is True and data["interpreter"]["gil_enabled"] is False
     assert env["python"]["free_threaded"] is True and env["python"]["gil_enabled"] is False
     assert data["gil"]["enabled"] is False and data["schema_version"] == 3
+
+
+def test_a_run_whose_gil_came_back_says_so_in_its_report():
+    """The record of a run on a free-threaded build whose second repeat found the GIL back on,
+    as the runner writes it: the report counts the run as run with the GIL and says why."""
+    from synclab.kernel.runner import run_experiment
+    from synclab.records.resultfile import document
+    from synclab.reports.render import notes
+    from synclab.reports.report import build, row_from_result
+
+    data = document(run_experiment(ExperimentSpec(primitive="thread", workers=2, times=100, repeats=2)))
+    data["runs"][0]["gil_enabled"], data["runs"][1]["gil_enabled"] = False, True
+    data["gil"] = {"enabled_at_start": False, "enabled": True, "came_back": True, "reenabled_by": ["fastjson"]}
+    data["interpreter"] = {"implementation": "CPython", "version": "3.13.5", "free_threaded": True,
+                           "gil_enabled": True, "start_method": "fork"}
+    row = row_from_result(data, path="7")
+    assert row.inconsistencies == () and row.interpreter == "CPython 3.13.5 (free-threaded, GIL enabled)"
+    assert ("GIL came back: job 7: the GIL was off at the start and came back on during the run (the import of "
+            "fastjson); it is counted as a run with the GIL") in notes(build(".", [row]))
