@@ -79,5 +79,5 @@ def _shown(value: Any) -> str:
 
 def _order(key: Tuple[Any, ...]) -> Tuple[Any, ...]:
     (implementation, numbers, version, free, gil_on), settings = key
-    return (implementation, numbers, bool(free), not gil_on, settings)
+    return (implementation, numbers, bool(free), not gil_on, tuple((value != "null", value) for value in settings))
 
