@@ -9,8 +9,12 @@ PIP    := $(PY) -m pip install --quiet --disable-pip-version-check
 .PHONY: install run test bench clean
 
 # The package and its dependencies: the install step `make run` and `make test` both use.
-# It re-installs only when the project's dependencies change, so it is safe to repeat.
+# It re-installs only when the project's dependencies change, so it is safe to repeat. pip
+# writes bytecode for every package it installs but not for an editable install's sources:
+# compileall writes synclab's (in a moment when nothing changed), so that a start does not
+# compile them again where PYTHONDONTWRITEBYTECODE keeps Python from caching them.
 install: $(BASE)
+	@$(PY) -m compileall -q src >/dev/null
 
 $(BASE): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
