@@ -1,11 +1,39 @@
 """Result trees as synclab writes them, built in memory: every repeat's numbers match its outcome,
-so a test can doctor exactly one thing and know what a reader should find."""
+so a test can doctor exactly one thing and know what a reader should find; and the real
+result.json files under tests/fixtures (each made by the run its README names)."""
 
+import functools
 import json
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from synclab.kernel.outcome import grade_table
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+SCHEMA1_UNGRADED = "result-schema1-ungraded.json"  # the first schema 1: before grading
+SCHEMA1 = "result-schema1.json"  # the last schema 1: process, lock=explicit, 3 consistent
+SCHEMA1_TIMEOUT = "result-schema1-timeout.json"
+SCHEMA2 = "result-schema2.json"  # process, lock=none: 1 consistent, 2 lost_updates
+SCHEMA2_LOCKED = "result-schema2-locked.json"  # process, lock=explicit: 3 consistent
+SCHEMA2_DEPOSIT = "result-schema2-deposit.json"  # thread, lock=explicit, 3 workers x 10 of 2 from 100, deposit
+SCHEMA2_TIMEOUT = "result-schema2-timeout.json"
+SCHEMA2_NOT_SHARED = "result-schema2-not-shared.json"
+SCHEMA2_INCOMPLETE = "result-schema2-incomplete.json"
+
+
+@functools.lru_cache(maxsize=None)
+def _text(name: str) -> str:
+    return (FIXTURES / name).read_text()
+
+
+def fixture(name: str) -> Dict[str, Any]:
+    """A fixture's result.json, parsed afresh: the caller may change it."""
+    return json.loads(_text(name))
+
+
+def fixture_bytes(name: str) -> bytes:
+    return _text(name).encode()
 
 
 def _numbers(outcome: str, drift: Optional[int]) -> dict:
