@@ -1,6 +1,6 @@
 """The real result.json files under tests/fixtures: every one read by the current reader and judged
 consistent, every schema version of the format history among them, each named in their README with
-the run that made it."""
+the run that made it; and what tests/synthetic.py derives from them still judged as it claims."""
 
 import re
 from collections import Counter
@@ -11,7 +11,7 @@ from synclab.kernel.outcome import OUTCOMES, grade_table
 from synclab.records import resultfile
 from synclab.records.judge import judge_result
 from synclab.reports.report import collect
-from synthetic import FIXTURES, SCHEMA1_UNGRADED, SCHEMA2, fixture, fixture_bytes, job
+from synthetic import FIXTURES, REPEAT_OF, SCHEMA1, SCHEMA1_UNGRADED, SCHEMA2, fixture, fixture_bytes, job, result
 
 NAMES = sorted(path.name for path in FIXTURES.glob("*.json"))
 
@@ -76,3 +76,31 @@ def test_the_readme_names_the_run_behind_every_fixture():
         assert command, (name, note)
         if "overrides" in data:  # the run recorded its own command line
             assert command.group(1).split() == data["overrides"], name
+
+
+# ------------------------------------------------------------------ what tests derive from them
+
+
+@pytest.mark.parametrize("name", [SCHEMA2, SCHEMA1, SCHEMA1_UNGRADED])
+@pytest.mark.parametrize("workers, config", [(2, {}), (1, {}), (3, {"direction": "deposit", "initial": 100}),
+                                             (8, {"times": 10_000, "amount": 3})])
+def test_a_derived_result_is_judged_as_it_says(name, workers, config):
+    outcomes = ["consistent", "lost_updates", "not_shared", "incomplete", "timeout", "lost_updates"]
+    base = fixture(name)
+    overrides = ["lock=explicit"] if "overrides" in base else None
+    data = result("explicit", workers, outcomes=outcomes, base=name, overrides=overrides, **config)
+    assert list(data) == list(base) and list(data["config"]) == list(base["config"])
+    assert all(list(run) == list(base["runs"][0]) for run in data["runs"])
+    judgement = judge_result(data, data["schema_version"])
+    assert judgement.inconsistencies == ()
+    assert [run.outcome for run in judgement.runs] == outcomes
+    # each outcome's first real repeat: in base, else in the file REPEAT_OF names
+    first = {run["outcome"]: run["drift"] for source in (REPEAT_OF["lost_updates"], name)
+             for run in reversed(fixture(source)["runs"])}
+    assert [run.drift for run in judgement.runs][:2] == [first["consistent"], first["lost_updates"]] != [0, 0]
+    assert data["config"]["workers"] == workers and data["config"]["repeats"] == len(outcomes)
+
+
+def test_a_derived_result_refuses_numbers_that_say_another_outcome():
+    with pytest.raises(ValueError, match="gives lost_updates, not consistent"):
+        result("none", outcomes=["consistent"], drifts=[3])

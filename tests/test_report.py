@@ -19,7 +19,7 @@ from synclab.reports.plots import DRIFT_PNG, OUTCOMES_PNG, THROUGHPUT_PNG, draw_
 from synclab.reports.report import NO_BASELINE, collect, parse_overrides, row_from_result
 from synclab.reports.render import lock_cost_cell, render, write_summary
 from synclab.reports.stats import ratio_of_rates, t_quantile
-from synthetic import job, result, sweep
+from synthetic import SCHEMA1_UNGRADED, fixture, job, result, sweep
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -57,10 +57,17 @@ def test_forbidden_column_follows_each_repeats_grade():
     assert locked.forbidden == ("lost_updates",)
 
 
+def _before_grading(**config: object) -> dict:
+    """result-schema1-ungraded.json (lock=none; 1 of its 3 repeats lost updates), its settings changed."""
+    data = fixture(SCHEMA1_UNGRADED)
+    data["config"].update(config)
+    return data
+
+
 def test_results_from_before_grading_are_graded_by_their_lock_and_preset():
-    assert row_from_result(result("explicit", outcomes=["lost_updates"], graded=False)).forbidden == ("lost_updates",)
-    assert row_from_result(result("none", outcomes=["lost_updates"], graded=False)).forbidden == ()
-    preset = result("none", outcomes=["lost_updates"], graded=False, grades={"lost_updates": "forbidden"})
+    assert row_from_result(_before_grading(lock="explicit")).forbidden == ("lost_updates",)
+    assert row_from_result(_before_grading()).forbidden == ()
+    preset = _before_grading(grades={"lost_updates": "forbidden"})
     assert row_from_result(preset).forbidden == ("lost_updates",)
 
 
@@ -401,25 +408,27 @@ def _summary_disagrees(data: dict) -> None:
     data["summary"] = {"repeats": 3, "outcomes": {"consistent": 2, "timeout": 1}}
 
 
+# kind: (doctor, the line naming the doctored repeat, how many claims are contradicted). A summary
+# is left as the run wrote it: numbers changed under it make it a contradicted claim too.
 DOCTORED = {
     "lost_in_locked_job": (_lost_in_locked_job, "repeat 1 claims grade acceptable; its numbers say outcome lost_updates, "
-                                                "grade forbidden, drift -4"),
+                                                "grade forbidden, drift -4", 2),
     "numbers_changed": (_numbers_changed, "repeat 1 claims outcome consistent, grade acceptable; its numbers say "
-                                          "outcome lost_updates, grade forbidden, drift 7"),
+                                          "outcome lost_updates, grade forbidden, drift 7", 2),
     "outcome_changed": (_outcome_changed, "repeat 0 claims outcome lost_updates; its numbers say "
-                                          "outcome consistent, grade acceptable, drift 0"),
+                                          "outcome consistent, grade acceptable, drift 0", 1),
     "grade_changed": (_grade_changed, "repeat 2 claims grade interesting; its numbers say outcome consistent, "
-                                      "grade acceptable, drift 0"),
+                                      "grade acceptable, drift 0", 1),
     "forbidden_relabelled": (_forbidden_relabelled, "repeat 1 claims outcome consistent, grade acceptable; its numbers "
-                                                    "say outcome lost_updates, grade forbidden, drift -4"),
+                                                    "say outcome lost_updates, grade forbidden, drift -4", 2),
     "summary_disagrees": (_summary_disagrees, "summary claims outcomes {'consistent': 2, 'timeout': 1} (its repeats "
-                                              "give {'consistent': 3})"),
+                                              "give {'consistent': 3})", 1),
 }
 
 
 @pytest.mark.parametrize("kind", DOCTORED)
 def test_every_kind_of_doctored_result_is_flagged_and_fails_check(tmp_path, capsys, kind):
-    doctor, claim = DOCTORED[kind]
+    doctor, claim, claims = DOCTORED[kind]
     root = sweep(tmp_path / "s", repeats=3, outcomes=["consistent"] * 3)
     assert run_cli([str(root), "--check"], capsys)[0] == 0  # intact, it passes
     locked = json.loads((root / "2" / "result.json").read_text())  # lock=explicit workers=2
@@ -428,16 +437,17 @@ def test_every_kind_of_doctored_result_is_flagged_and_fails_check(tmp_path, caps
     code, out, err = run_cli([str(root), "--check"], capsys)
     assert code == 1
     assert f"inconsistent: job 2: {claim}" in out
-    claims = 2 if kind == "forbidden_relabelled" else 1  # its summary was relabelled too
     assert f"INCONSISTENT: {claims}" in out
+    if claims == 2:
+        assert ("inconsistent: job 2: summary claims outcomes {'consistent': 3} (its repeats give "
+                "{'consistent': 2, 'lost_updates': 1})") in out
     assert "hold a record their own numbers contradict (job 2; see inconsistent)" in err
 
 
 def test_a_result_from_before_grading_is_graded_by_its_lock(tmp_path, capsys):
     root = tmp_path / "s"
-    job(root / "0", result("explicit", outcomes=["consistent", "lost_updates"], graded=False,
-                           overrides=["lock=explicit"]))
-    job(root / "1", result("none", outcomes=["lost_updates", "lost_updates"], graded=False, overrides=["lock=none"]))
+    job(root / "0", _before_grading(lock="explicit"), overrides_yaml="- lock=explicit\n")
+    job(root / "1", _before_grading(), overrides_yaml="- lock=none\n")
     code, out, err = run_cli([str(root), "--check"], capsys)
     assert code == 1
     assert err.strip() == "synclab report: forbidden outcomes (lost_updates) in 1 job(s)"
