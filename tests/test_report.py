@@ -19,7 +19,7 @@ from synclab.reports.plots import DRIFT_PNG, OUTCOMES_PNG, THROUGHPUT_PNG, draw_
 from synclab.reports.report import NO_BASELINE, collect, parse_overrides, row_from_result
 from synclab.reports.render import lock_cost_cell, render, write_summary
 from synclab.reports.stats import ratio_of_rates, t_quantile
-from synthetic import SCHEMA1_UNGRADED, fixture, job, result, sweep
+from synthetic import SCHEMA1, SCHEMA1_UNGRADED, SCHEMA2, SCHEMA2_LOCKED, fixture, fixture_bytes, job, result, sweep
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -230,40 +230,57 @@ def test_parse_overrides_reads_what_hydra_writes():
 # ------------------------------------------------------------------ broken input
 
 
+def _without(name: str, key: str) -> dict:
+    data = fixture(name)
+    del data[key]
+    return data
+
+
+def _real(**changes: object) -> bytes:
+    """result-schema2.json with some of its top-level values replaced."""
+    return json.dumps({**fixture(SCHEMA2), **changes}).encode()
+
+
+def _repeat(**changes: object) -> dict:
+    """The first repeat of result-schema2.json with some of its values replaced."""
+    return {**fixture(SCHEMA2)["runs"][0], **changes}
+
+
+def _repeat_without(key: str) -> dict:
+    run = _repeat()
+    del run[key]
+    return run
+
+
+def _config(**changes: object) -> dict:
+    return {**fixture(SCHEMA2)["config"], **changes}
+
+
 BROKEN = {
     "empty": (b"", "is empty"),
     "blank": (b"  \n", "is empty"),
-    "half": (json.dumps(result())[:80].encode(), "cut short"),
+    "half": (fixture_bytes(SCHEMA2)[:80], "cut short"),
     "text": (b"hello, not json", "not valid JSON"),
     "binary": (b"\xff\xfe\x00\x81garbage", "not"),
     "array": (b"[1, 2, 3]", "not a synclab result"),
-    "no_version": (json.dumps({"config": {}, "runs": []}).encode(), "no schema_version"),
-    "future": (json.dumps({**result(), "schema_version": 3}).encode(), "schema_version 3"),
-    "old": (json.dumps({**result(), "schema_version": 0}).encode(), "schema_version 0"),
-    "no_runs": (json.dumps({"schema_version": 1, "config": {}}).encode(), "no runs list"),
-    "no_config": (json.dumps({"schema_version": 1, "runs": []}).encode(), "no config"),
-    "zero_runs": (json.dumps({**result(), "runs": []}).encode(), "no repeats"),
-    "bad_run": (json.dumps({**result(), "runs": [{"repeat": 0}]}).encode(), "runs[0].before is missing"),
-    "no_after": (json.dumps({**result(), "runs": [{k: v for k, v in result()["runs"][0].items() if k != "after"}]}
-                            ).encode(), "runs[0].after is missing"),
-    "bad_count": (json.dumps({**result(), "runs": [{**result()["runs"][0], "ops_done": "20"}]}).encode(),
-                  "runs[0].ops_done is '20', not an integer >= 0"),
-    "negative": (json.dumps({**result(), "runs": [{**result()["runs"][0], "failed_workers": -1}]}).encode(),
-                 "runs[0].failed_workers is -1"),
-    "bool_count": (json.dumps({**result(), "runs": [{**result()["runs"][0], "ops_reported": True}]}).encode(),
-                   "runs[0].ops_reported is True"),
-    "bad_seconds": (json.dumps({**result(), "runs": [{**result()["runs"][0], "work_s": [1]}]}).encode(),
-                    "runs[0].work_s"),
-    "no_flag": (json.dumps({**result(), "runs": [{k: v for k, v in result()["runs"][0].items() if k != "timed_out"}]}
-                           ).encode(), "runs[0].timed_out is None, not true or false"),
-    "bad_label": (json.dumps({**result(), "runs": [{**result()["runs"][0], "outcome": 3}]}).encode(),
-                  "runs[0].outcome is 3, not a string"),
-    "huge": (json.dumps({**result(), "runs": [{**result()["runs"][0], "after": 10**400}]}).encode(),
-             "runs[0].after is 1000"),
-    "bad_lock": (json.dumps({**result(), "config": {**result()["config"], "lock": 7}}).encode(), "config.lock is 7"),
-    "bad_times": (json.dumps({**result(), "config": {**result()["config"], "times": 0}}).encode(), "config.times is 0"),
-    "bad_grades": (json.dumps({**result(), "config": {**result()["config"], "grades": {"consistent": "fine"}}}
-                              ).encode(), "config.grades.consistent is 'fine'"),
+    "no_version": (json.dumps(_without(SCHEMA2, "schema_version")).encode(), "no schema_version"),
+    "future": (_real(schema_version=3), "schema_version 3"),
+    "old": (_real(schema_version=0), "schema_version 0"),
+    "no_runs": (json.dumps(_without(SCHEMA1, "runs")).encode(), "no runs list"),
+    "no_config": (json.dumps(_without(SCHEMA1, "config")).encode(), "no config"),
+    "zero_runs": (_real(runs=[]), "no repeats"),
+    "bad_run": (_real(runs=[{"repeat": 0}]), "runs[0].before is missing"),
+    "no_after": (_real(runs=[_repeat_without("after")]), "runs[0].after is missing"),
+    "bad_count": (_real(runs=[_repeat(ops_done="400")]), "runs[0].ops_done is '400', not an integer >= 0"),
+    "negative": (_real(runs=[_repeat(failed_workers=-1)]), "runs[0].failed_workers is -1"),
+    "bool_count": (_real(runs=[_repeat(ops_reported=True)]), "runs[0].ops_reported is True"),
+    "bad_seconds": (_real(runs=[_repeat(work_s=[1])]), "runs[0].work_s"),
+    "no_flag": (_real(runs=[_repeat_without("timed_out")]), "runs[0].timed_out is None, not true or false"),
+    "bad_label": (_real(runs=[_repeat(outcome=3)]), "runs[0].outcome is 3, not a string"),
+    "huge": (_real(runs=[_repeat(after=10**400)]), "runs[0].after is 1000"),
+    "bad_lock": (_real(config=_config(lock=7)), "config.lock is 7"),
+    "bad_times": (_real(config=_config(times=0)), "config.times is 0"),
+    "bad_grades": (_real(config=_config(grades={"consistent": "fine"})), "config.grades.consistent is 'fine'"),
 }
 
 
@@ -292,7 +309,7 @@ def test_job_directories_without_a_result_and_an_interrupted_sweep(tmp_path):
     job(root / "2")  # started: .hydra and run.log, no result
     (root / "3" / ".hydra").mkdir(parents=True)  # created, never ran
     job(root / "4")
-    (root / "4" / ".result.json.abc.tmp").write_text('{"schema')  # died while writing
+    (root / "4" / ".result.json.abc.tmp").write_bytes(fixture_bytes(SCHEMA2)[:100])  # died while writing
     report = collect(root)
     assert [row.path for row in report.rows] == ["0", "1"]
     reasons = {s.path: s.reason for s in report.skipped}
@@ -430,8 +447,9 @@ DOCTORED = {
 def test_every_kind_of_doctored_result_is_flagged_and_fails_check(tmp_path, capsys, kind):
     doctor, claim, claims = DOCTORED[kind]
     root = sweep(tmp_path / "s", repeats=3, outcomes=["consistent"] * 3)
+    job(root / "2", fixture(SCHEMA2_LOCKED))  # lock=explicit workers=2: 3 consistent repeats, as the run wrote them
     assert run_cli([str(root), "--check"], capsys)[0] == 0  # intact, it passes
-    locked = json.loads((root / "2" / "result.json").read_text())  # lock=explicit workers=2
+    locked = json.loads((root / "2" / "result.json").read_text())
     doctor(locked)
     (root / "2" / "result.json").write_text(json.dumps(locked))
     code, out, err = run_cli([str(root), "--check"], capsys)
@@ -457,7 +475,7 @@ def test_a_result_from_before_grading_is_graded_by_its_lock(tmp_path, capsys):
 def test_check_fails_when_a_run_cannot_be_read(tmp_path, capsys):
     root = sweep(tmp_path / "s")
     (root / "9").mkdir()
-    (root / "9" / "result.json").write_text('{"schema_version": 1, "runs": [')  # half-written
+    (root / "9" / "result.json").write_bytes(fixture_bytes(SCHEMA1)[:600])  # half-written
     code, out, err = run_cli([str(root), "--check"], capsys)
     assert code == 1
     assert "could not be read" in err and "skipped" in out
@@ -490,7 +508,7 @@ def test_out_must_be_a_directory(tmp_path, capsys):
 
 
 def test_a_result_file_can_be_reported_directly(tmp_path, capsys):
-    path = job(tmp_path / "run", result("none", outcomes=["lost_updates"])) / "result.json"
+    path = job(tmp_path / "run", fixture(SCHEMA2)) / "result.json"
     code, out, _ = run_cli([str(path), "--format", "csv"], capsys)
     assert code == 0 and out.splitlines()[1].startswith(".,")
 
