@@ -3,7 +3,8 @@
 1. The capture a process pays once (interpreter, machine, every installed package, git), in a
    fresh interpreter, import included, and what each further job of a sweep pays (load, start
    method). The per-job part must stay far below a millisecond: sweeps reuse the rest.
-2. `synclab archive` and `synclab verify` of a sweep of 200 jobs with the files a real job leaves.
+2. `synclab archive` and `synclab verify` of a sweep of 200 jobs with the files a real job leaves
+   (each result.json a real one, tests/fixtures/result-schema2.json).
 """
 
 import json
@@ -17,6 +18,9 @@ from typing import List, Tuple
 
 from synclab.records.archive import pack, verify
 from synclab.kernel.env import capture
+
+sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
+from synthetic import SCHEMA2, fixture_bytes  # noqa: E402
 
 Row = Tuple[str, float, str]
 TRIALS = 5
@@ -35,7 +39,7 @@ def _sweep(root: Path) -> None:
         for name in ("config.yaml", "hydra.yaml", "overrides.yaml"):
             (directory / ".hydra" / name).write_text("workers: 2\n" * 40)
         (directory / "env.json").write_text(env)
-        (directory / "result.json").write_text(json.dumps({"schema_version": 1, "runs": [{"repeat": 0}] * 20}))
+        (directory / "result.json").write_bytes(fixture_bytes(SCHEMA2))
         (directory / "run.log").write_text("repeat 0: before=0 after=0 outcome=consistent\n" * 20)
 
 

@@ -1,8 +1,8 @@
 """Benchmark of the sweep reports (a section of `make bench`).
 
 1. `synclab report` over 10,000 synthetic run directories (mixed: sweeps and single runs, each
-   with the files a real job leaves), as a user runs it: a fresh interpreter, CSV to a pipe,
-   no plots. Target: at most 2 s.
+   with the files a real job leaves, its result.json derived from a real one in tests/fixtures),
+   as a user runs it: a fresh interpreter, CSV to a pipe, no plots. Target: at most 2 s.
 2. The per-job cost of a sweep's summary: the callback's per-job hooks and its end-of-sweep
    summary, divided by the number of jobs, for a small and a large sweep. Nothing rescans the
    tree per job, so the two are about equal (target: the ratio stays near 1, well under 2).
@@ -25,45 +25,31 @@ from synclab.reports.summary import summarize_sweep
 from synclab.reports.report import collect
 from synclab.reports.render import to_csv
 
+sys.path.append(str(Path(__file__).resolve().parent.parent / "tests"))
+from synthetic import result  # noqa: E402  (results derived from tests/fixtures)
+
 Row = Tuple[str, float, str]
 RUNS = 10_000
 JOBS_PER_SWEEP = 100
 TRIALS = 3
 LOCKS = ("none", "explicit", "decorator", "context")
+TIMES = 10_000
 
 
 def _result(lock: str, workers: int, repeats: int, rng: random.Random) -> dict:
-    """A result.json of the real shape (schema 2) with plausible numbers, each repeat's consistent
-    with its outcome, so that the report judges every one (judge.py) and finds nothing to flag."""
-    runs = []
-    expected = workers % 2 * 10_000  # direction=both: an odd worker out deposits
-    for index in range(repeats):
-        drift = 0 if lock != "none" or rng.random() < 0.3 else rng.randint(-5000, 5000)
-        work_s = round(rng.uniform(0.01, 0.05), 6)
-        runs.append({
-            "repeat": index, "before": 0, "after": expected + drift, "expected": expected, "drift": drift,
-            "ops_expected": workers * 10_000, "ops_reported": workers * 10_000, "ops_done": workers * 10_000,
-            "failed_workers": 0, "timed_out": False, "wall_s": work_s + 0.02, "work_s": work_s,
-            "ops_per_s": round(workers * 10_000 / work_s, 1),
-            "outcome": "consistent" if drift == 0 else "lost_updates",
-            "grade": "acceptable" if drift == 0 else "interesting",
-        })
-    return {
-        "schema_version": 2,
-        "config": {"primitive": "process", "lock": lock, "workers": workers, "times": 10_000, "amount": 1,
-                   "initial": 0, "sleep": 0.0, "repeats": repeats, "start_method": None, "timeout_s": 60.0,
-                   "direction": "both", "sharing": "passed", "grades": None},
-        "grading": {"consistent": "acceptable", "lost_updates": "interesting" if lock == "none" else "forbidden",
-                    "not_shared": "forbidden", "incomplete": "forbidden", "timeout": "forbidden"},
-        "runs": runs,
-        "summary": {"repeats": repeats},
-        "overrides": [f"lock={lock}", f"workers={workers}", "times=10000"],
-    }
+    """tests/fixtures/result-schema2.json as a job of these settings would have left it, with
+    plausible drifts and rates, each repeat's numbers consistent with its outcome, so that the
+    report judges every one (judge.py) and finds nothing to flag."""
+    drifts = [0 if lock != "none" or rng.random() < 0.3 else rng.randint(-5000, 5000) for _ in range(repeats)]
+    rates = [round(workers * TIMES / rng.uniform(0.01, 0.05), 1) for _ in range(repeats)]
+    return result(lock, workers, outcomes=["consistent" if drift == 0 else "lost_updates" for drift in drifts],
+                  drifts=drifts, rates=rates, overrides=[f"lock={lock}", f"workers={workers}", f"times={TIMES}"],
+                  times=TIMES)
 
 
 def _job(directory: Path, lock: str, workers: int, rng: random.Random) -> None:
     (directory / ".hydra").mkdir(parents=True)
-    (directory / ".hydra" / "overrides.yaml").write_text(f"- lock={lock}\n- workers={workers}\n- times=10000\n")
+    (directory / ".hydra" / "overrides.yaml").write_text(f"- lock={lock}\n- workers={workers}\n- times={TIMES}\n")
     (directory / ".hydra" / "config.yaml").write_text(f"lock:\n  name: {lock}\nworkers: {workers}\n")
     (directory / "env.json").write_text('{"python": "3.11"}\n')
     (directory / "run.log").write_text("repeat 0: ...\n")

@@ -8,9 +8,9 @@ from synclab.reports import render, report
 from synclab.app.config import describe_error
 from synclab.kernel.corun import CoRun
 from synclab.records.filing import JobFiles, clear_attempt, file_job, pack, unfinished
-from synthetic import result
+from synthetic import SCHEMA2, SCHEMA2_LOCKED, fixture
 
-RESULT = result("none", 2)
+RESULT = fixture(SCHEMA2)
 
 
 def _job(subdir: str = "3", result: dict = RESULT) -> JobFiles:
@@ -23,7 +23,7 @@ def test_a_returned_job_is_filed_once_and_never_over_a_complete_one(tmp_path):
     assert (tmp_path / "3" / ".hydra" / "overrides.yaml").read_text() == "- lock=none\n"
     assert json.loads((tmp_path / "3" / "result.json").read_text()) == RESULT
     assert file_job(tmp_path, _job()) == "present"  # a shared filesystem: the job wrote it there itself
-    other = {**RESULT, "runs": [{"outcome": "lost_updates", "drift": -4}]}
+    other = fixture(SCHEMA2_LOCKED)  # another run's result
     assert file_job(tmp_path, _job(result=other)) == "kept"
     assert json.loads((tmp_path / "3" / "result.json").read_text()) == RESULT
     assert not list(tmp_path.rglob("*.tmp"))
@@ -73,7 +73,8 @@ def test_jobs_running_at_once_see_each_other_and_dead_ones_are_dropped(tmp_path,
 def test_the_report_marks_co_run_rows_and_names_interrupted_jobs(tmp_path):
     for job, co_jobs in (("0", 0), ("1", 2)):
         (tmp_path / job).mkdir()
-        data = {**RESULT, "overrides": [f"workers={job}"], "host": {"co_jobs": co_jobs, "load_end": 2.5}}
+        host = {**RESULT["host"], "co_jobs": co_jobs, "load_end": 2.5}
+        data = {**RESULT, "overrides": [f"workers={job}"], "host": host}
         (tmp_path / job / "result.json").write_text(json.dumps(data))
     (tmp_path / "2").mkdir()
     (tmp_path / "2" / "interrupted.json").write_text("{}")

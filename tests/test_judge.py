@@ -1,5 +1,6 @@
 """The judge of a stored result: each repeat's outcome and grade from its own numbers, by hand-computed
-cases for every outcome; every stored claim checked; fields it cannot read named."""
+cases for every outcome on a real repeat (tests/fixtures) with its numbers changed; every stored claim
+checked; fields it cannot read named."""
 
 import copy
 import json
@@ -7,29 +8,24 @@ from pathlib import Path
 
 import pytest
 
+from synclab.records.resultfile import SCHEMA_VERSION
 from synclab.records.judge import Unusable, grading_of, judge_result
-from synthetic import result
+from synthetic import SCHEMA1_TIMEOUT, SCHEMA2, SCHEMA2_DEPOSIT, fixture
 
-FIXTURES = Path(__file__).parent / "fixtures"
-
-
-def _load(name: str) -> dict:
-    return json.loads((FIXTURES / name).read_text())
+# What a repeat's outcome is derived from; the rest of a stored repeat are claims about it
+NUMBERS = ("before", "after", "ops_reported", "ops_done", "failed_workers", "timed_out", "work_s")
 
 
 def _config(**changes: object) -> dict:
-    # 3 workers x 10 operations of 2 from 100: direction=deposit expects 100 + 3 * 10 * 2 = 160
-    config = {"primitive": "process", "lock": "explicit", "workers": 3, "times": 10, "amount": 2, "initial": 100,
-              "repeats": 1, "direction": "deposit", "grades": None}
-    config.update(changes)
-    return config
+    # result-schema2-deposit.json, lock=explicit: 3 workers x 10 operations of 2 from 100, and
+    # direction=deposit expects 100 + 3 * 10 * 2 = 160
+    return {**fixture(SCHEMA2_DEPOSIT)["config"], **changes}
 
 
 def _repeat(**changes: object) -> dict:
-    run = {"before": 100, "after": 160, "ops_reported": 30, "ops_done": 30, "failed_workers": 0,
-           "timed_out": False, "work_s": 0.002}
-    run.update(changes)
-    return run
+    """That run's repeat by its numbers alone (before 100, after 160, 30 of 30 operations), then changed."""
+    run = fixture(SCHEMA2_DEPOSIT)["runs"][0]
+    return {**{key: run[key] for key in NUMBERS}, **changes}
 
 
 def _judged(run: dict, schema: int = 2, **config: object):
@@ -71,12 +67,20 @@ def test_grades_come_from_the_lock_under_the_runs_own_settings():
 
 
 def test_a_schema_1_repeat_knows_a_timeout_only_from_its_label():
-    run, judgement = _judged({**_repeat(after=130, ops_reported=15, ops_done=15, outcome="timeout"), "timed_out": None}, 1)
-    assert run.outcome == "timeout" and judgement.inconsistencies == ()
-    run, judgement = _judged({**_repeat(after=130, ops_reported=15, ops_done=15, outcome="consistent")}, 1)
-    assert run.outcome == "incomplete"
-    assert judgement.inconsistencies == ("repeat 0 claims outcome consistent; its numbers say outcome incomplete, "
-                                         "grade forbidden, drift -30",)
+    data = fixture(SCHEMA1_TIMEOUT)  # its one repeat timed out: both workers stopped, 0 of 2 operations done
+    assert "timed_out" not in data["runs"][0]
+    judgement = judge_result(data, 1)
+    assert judgement.runs[0].outcome == "timeout" and judgement.inconsistencies == ()
+    with pytest.raises(Unusable, match=r"runs\[0\]\.timed_out is None, not true or false"):
+        judge_result(data, 2)  # a schema 2 repeat must say
+    data["runs"][0]["outcome"] = "consistent"
+    judgement = judge_result(data, 1)
+    assert judgement.runs[0].outcome == "incomplete"
+    assert judgement.inconsistencies == (
+        "repeat 0 claims outcome consistent; its numbers say outcome incomplete, grade forbidden, drift 0",
+        "summary claims outcomes {'timeout': 1} (its repeats give {'incomplete': 1}); "
+        "forbidden ['timeout'] (its repeats give ['incomplete'])",
+    )
 
 
 @pytest.mark.parametrize("changes, line", [
@@ -106,25 +110,17 @@ def test_a_stored_grading_table_and_repeat_count_are_claims_too():
 
 
 def test_a_summary_is_recomputed_never_copied():
-    data = result("none", outcomes=["lost_updates", "consistent"], drifts=[-3, 0])
-    data["summary"] = {"repeats": 2, "outcomes": {"consistent": 2}, "drift_mean": -1.5, "forbidden": []}
+    data = fixture(SCHEMA2)  # lock=none: drifts 0, 10 and 16
+    data["summary"]["outcomes"] = {"consistent": 3}
     assert judge_result(data, 2).inconsistencies == (
-        "summary claims outcomes {'consistent': 2} (its repeats give {'lost_updates': 1, 'consistent': 1})",)
-    data["summary"]["outcomes"] = {"lost_updates": 1, "consistent": 1}
+        "summary claims outcomes {'consistent': 3} (its repeats give {'consistent': 1, 'lost_updates': 2})",)
+    data["summary"]["outcomes"] = {"consistent": 1, "lost_updates": 2}
     data["summary"]["drift_mean"] = 0.0
-    assert judge_result(data, 2).inconsistencies == ("summary claims drift_mean 0.0 (its repeats give -1.5)",)
-
-
-@pytest.mark.parametrize("name, schema", [("result-schema1.json", 1), ("result-schema2.json", 2)])
-def test_results_synclab_wrote_are_consistent(name, schema):
-    data = _load(name)
-    judgement = judge_result(data, schema)
-    assert judgement.inconsistencies == ()
-    assert [(r.outcome, r.grade) for r in judgement.runs] == [(r["outcome"], r["grade"]) for r in data["runs"]]
+    assert judge_result(data, 2).inconsistencies == ("summary claims drift_mean 0.0 (its repeats give 8.667)",)
 
 
 def test_a_real_result_doctored_once_is_caught():
-    data = _load("result-schema2.json")  # lock=none: 2 of 3 repeats lost updates
+    data = fixture(SCHEMA2)  # lock=none: 2 of 3 repeats lost updates
     index = next(i for i, run in enumerate(data["runs"]) if run["outcome"] == "lost_updates")
     doctored = copy.deepcopy(data)
     doctored["runs"][index]["outcome"] = "consistent"
@@ -155,8 +151,10 @@ def test_missing_fields_and_settings_are_named():
     del run["ops_reported"]
     with pytest.raises(Unusable, match=r"runs\[0\]\.ops_reported is missing"):
         _judged(run)
+    config = _config()
+    del config["times"]
     with pytest.raises(Unusable, match=r"config\.times is missing"):
-        judge_result({"config": {"lock": "none", "workers": 2}, "runs": [_repeat()]}, 2)
+        judge_result({"config": config, "runs": [_repeat()]}, 2)
     with pytest.raises(Unusable, match=r"config\.grades\.lost_updates is 'fine'"):
         _judged(_repeat(), grades={"lost_updates": "fine"})
     with pytest.raises(Unusable, match="records no repeats"):
@@ -167,5 +165,6 @@ def test_the_readmes_result_example_is_one_the_judge_accepts():
     text = (Path(__file__).parents[1] / "README.md").read_text()
     example = text.split("```json\n", 1)[1].split("\n```", 1)[0]
     data = json.loads(example)
-    assert data["schema_version"] == 2
-    assert judge_result(data, 2).inconsistencies == ()
+    assert data["schema_version"] == SCHEMA_VERSION
+    judged = judge_result(data, SCHEMA_VERSION)
+    assert judged.inconsistencies == () and judged.gil_enabled is True

@@ -20,7 +20,7 @@ from synclab.reports.plots import DRIFT_PNG, OUTCOMES_PNG, THROUGHPUT_PNG, draw_
 from synclab.reports.report import NO_BASELINE, collect, parse_overrides, row_from_result
 from synclab.reports.render import lock_cost_cell, render, write_summary
 from synclab.reports.stats import ratio_of_rates, t_quantile
-from synthetic import job, result, sweep
+from synthetic import SCHEMA1, SCHEMA1_UNGRADED, SCHEMA2, SCHEMA2_LOCKED, fixture, fixture_bytes, job, result, sweep
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -58,10 +58,17 @@ def test_forbidden_column_follows_each_repeats_grade():
     assert locked.forbidden == ("lost_updates",)
 
 
+def _before_grading(**config: object) -> dict:
+    """result-schema1-ungraded.json (lock=none; 1 of its 3 repeats lost updates), its settings changed."""
+    data = fixture(SCHEMA1_UNGRADED)
+    data["config"].update(config)
+    return data
+
+
 def test_results_from_before_grading_are_graded_by_their_lock_and_preset():
-    assert row_from_result(result("explicit", outcomes=["lost_updates"], graded=False)).forbidden == ("lost_updates",)
-    assert row_from_result(result("none", outcomes=["lost_updates"], graded=False)).forbidden == ()
-    preset = result("none", outcomes=["lost_updates"], graded=False, grades={"lost_updates": "forbidden"})
+    assert row_from_result(_before_grading(lock="explicit")).forbidden == ("lost_updates",)
+    assert row_from_result(_before_grading()).forbidden == ()
+    preset = _before_grading(grades={"lost_updates": "forbidden"})
     assert row_from_result(preset).forbidden == ("lost_updates",)
 
 
@@ -224,41 +231,57 @@ def test_parse_overrides_reads_what_hydra_writes():
 # ------------------------------------------------------------------ broken input
 
 
+def _without(name: str, key: str) -> dict:
+    data = fixture(name)
+    del data[key]
+    return data
+
+
+def _real(**changes: object) -> bytes:
+    """result-schema2.json with some of its top-level values replaced."""
+    return json.dumps({**fixture(SCHEMA2), **changes}).encode()
+
+
+def _repeat(**changes: object) -> dict:
+    """The first repeat of result-schema2.json with some of its values replaced."""
+    return {**fixture(SCHEMA2)["runs"][0], **changes}
+
+
+def _repeat_without(key: str) -> dict:
+    run = _repeat()
+    del run[key]
+    return run
+
+
+def _config(**changes: object) -> dict:
+    return {**fixture(SCHEMA2)["config"], **changes}
+
+
 BROKEN = {
     "empty": (b"", "is empty"),
     "blank": (b"  \n", "is empty"),
-    "half": (json.dumps(result())[:80].encode(), "cut short"),
+    "half": (fixture_bytes(SCHEMA2)[:80], "cut short"),
     "text": (b"hello, not json", "not valid JSON"),
     "binary": (b"\xff\xfe\x00\x81garbage", "not"),
     "array": (b"[1, 2, 3]", "not a synclab result"),
-    "no_version": (json.dumps({"config": {}, "runs": []}).encode(), "no schema_version"),
-    "future": (json.dumps({**result(), "schema_version": SCHEMA_VERSION + 1}).encode(),
-               f"schema_version {SCHEMA_VERSION + 1}"),
-    "old": (json.dumps({**result(), "schema_version": 0}).encode(), "schema_version 0"),
-    "no_runs": (json.dumps({"schema_version": 1, "config": {}}).encode(), "no runs list"),
-    "no_config": (json.dumps({"schema_version": 1, "runs": []}).encode(), "no config"),
-    "zero_runs": (json.dumps({**result(), "runs": []}).encode(), "no repeats"),
-    "bad_run": (json.dumps({**result(), "runs": [{"repeat": 0}]}).encode(), "runs[0].before is missing"),
-    "no_after": (json.dumps({**result(), "runs": [{k: v for k, v in result()["runs"][0].items() if k != "after"}]}
-                            ).encode(), "runs[0].after is missing"),
-    "bad_count": (json.dumps({**result(), "runs": [{**result()["runs"][0], "ops_done": "20"}]}).encode(),
-                  "runs[0].ops_done is '20', not an integer >= 0"),
-    "negative": (json.dumps({**result(), "runs": [{**result()["runs"][0], "failed_workers": -1}]}).encode(),
-                 "runs[0].failed_workers is -1"),
-    "bool_count": (json.dumps({**result(), "runs": [{**result()["runs"][0], "ops_reported": True}]}).encode(),
-                   "runs[0].ops_reported is True"),
-    "bad_seconds": (json.dumps({**result(), "runs": [{**result()["runs"][0], "work_s": [1]}]}).encode(),
-                    "runs[0].work_s"),
-    "no_flag": (json.dumps({**result(), "runs": [{k: v for k, v in result()["runs"][0].items() if k != "timed_out"}]}
-                           ).encode(), "runs[0].timed_out is None, not true or false"),
-    "bad_label": (json.dumps({**result(), "runs": [{**result()["runs"][0], "outcome": 3}]}).encode(),
-                  "runs[0].outcome is 3, not a string"),
-    "huge": (json.dumps({**result(), "runs": [{**result()["runs"][0], "after": 10**400}]}).encode(),
-             "runs[0].after is 1000"),
-    "bad_lock": (json.dumps({**result(), "config": {**result()["config"], "lock": 7}}).encode(), "config.lock is 7"),
-    "bad_times": (json.dumps({**result(), "config": {**result()["config"], "times": 0}}).encode(), "config.times is 0"),
-    "bad_grades": (json.dumps({**result(), "config": {**result()["config"], "grades": {"consistent": "fine"}}}
-                              ).encode(), "config.grades.consistent is 'fine'"),
+    "no_version": (json.dumps(_without(SCHEMA2, "schema_version")).encode(), "no schema_version"),
+    "future": (_real(schema_version=SCHEMA_VERSION + 1), f"schema_version {SCHEMA_VERSION + 1}"),
+    "old": (_real(schema_version=0), "schema_version 0"),
+    "no_runs": (json.dumps(_without(SCHEMA1, "runs")).encode(), "no runs list"),
+    "no_config": (json.dumps(_without(SCHEMA1, "config")).encode(), "no config"),
+    "zero_runs": (_real(runs=[]), "no repeats"),
+    "bad_run": (_real(runs=[{"repeat": 0}]), "runs[0].before is missing"),
+    "no_after": (_real(runs=[_repeat_without("after")]), "runs[0].after is missing"),
+    "bad_count": (_real(runs=[_repeat(ops_done="400")]), "runs[0].ops_done is '400', not an integer >= 0"),
+    "negative": (_real(runs=[_repeat(failed_workers=-1)]), "runs[0].failed_workers is -1"),
+    "bool_count": (_real(runs=[_repeat(ops_reported=True)]), "runs[0].ops_reported is True"),
+    "bad_seconds": (_real(runs=[_repeat(work_s=[1])]), "runs[0].work_s"),
+    "no_flag": (_real(runs=[_repeat_without("timed_out")]), "runs[0].timed_out is None, not true or false"),
+    "bad_label": (_real(runs=[_repeat(outcome=3)]), "runs[0].outcome is 3, not a string"),
+    "huge": (_real(runs=[_repeat(after=10**400)]), "runs[0].after is 1000"),
+    "bad_lock": (_real(config=_config(lock=7)), "config.lock is 7"),
+    "bad_times": (_real(config=_config(times=0)), "config.times is 0"),
+    "bad_grades": (_real(config=_config(grades={"consistent": "fine"})), "config.grades.consistent is 'fine'"),
 }
 
 
@@ -287,7 +310,7 @@ def test_job_directories_without_a_result_and_an_interrupted_sweep(tmp_path):
     job(root / "2")  # started: .hydra and run.log, no result
     (root / "3" / ".hydra").mkdir(parents=True)  # created, never ran
     job(root / "4")
-    (root / "4" / ".result.json.abc.tmp").write_text('{"schema')  # died while writing
+    (root / "4" / ".result.json.abc.tmp").write_bytes(fixture_bytes(SCHEMA2)[:100])  # died while writing
     report = collect(root)
     assert [row.path for row in report.rows] == ["0", "1"]
     reasons = {s.path: s.reason for s in report.skipped}
@@ -403,43 +426,47 @@ def _summary_disagrees(data: dict) -> None:
     data["summary"] = {"repeats": 3, "outcomes": {"consistent": 2, "timeout": 1}}
 
 
+# kind: (doctor, the line naming the doctored repeat, how many claims are contradicted). A summary
+# is left as the run wrote it: numbers changed under it make it a contradicted claim too.
 DOCTORED = {
     "lost_in_locked_job": (_lost_in_locked_job, "repeat 1 claims grade acceptable; its numbers say outcome lost_updates, "
-                                                "grade forbidden, drift -4"),
+                                                "grade forbidden, drift -4", 2),
     "numbers_changed": (_numbers_changed, "repeat 1 claims outcome consistent, grade acceptable; its numbers say "
-                                          "outcome lost_updates, grade forbidden, drift 7"),
+                                          "outcome lost_updates, grade forbidden, drift 7", 2),
     "outcome_changed": (_outcome_changed, "repeat 0 claims outcome lost_updates; its numbers say "
-                                          "outcome consistent, grade acceptable, drift 0"),
+                                          "outcome consistent, grade acceptable, drift 0", 1),
     "grade_changed": (_grade_changed, "repeat 2 claims grade interesting; its numbers say outcome consistent, "
-                                      "grade acceptable, drift 0"),
+                                      "grade acceptable, drift 0", 1),
     "forbidden_relabelled": (_forbidden_relabelled, "repeat 1 claims outcome consistent, grade acceptable; its numbers "
-                                                    "say outcome lost_updates, grade forbidden, drift -4"),
+                                                    "say outcome lost_updates, grade forbidden, drift -4", 2),
     "summary_disagrees": (_summary_disagrees, "summary claims outcomes {'consistent': 2, 'timeout': 1} (its repeats "
-                                              "give {'consistent': 3})"),
+                                              "give {'consistent': 3})", 1),
 }
 
 
 @pytest.mark.parametrize("kind", DOCTORED)
 def test_every_kind_of_doctored_result_is_flagged_and_fails_check(tmp_path, capsys, kind):
-    doctor, claim = DOCTORED[kind]
+    doctor, claim, claims = DOCTORED[kind]
     root = sweep(tmp_path / "s", repeats=3, outcomes=["consistent"] * 3)
+    job(root / "2", fixture(SCHEMA2_LOCKED))  # lock=explicit workers=2: 3 consistent repeats, as the run wrote them
     assert run_cli([str(root), "--check"], capsys)[0] == 0  # intact, it passes
-    locked = json.loads((root / "2" / "result.json").read_text())  # lock=explicit workers=2
+    locked = json.loads((root / "2" / "result.json").read_text())
     doctor(locked)
     (root / "2" / "result.json").write_text(json.dumps(locked))
     code, out, err = run_cli([str(root), "--check"], capsys)
     assert code == 1
     assert f"inconsistent: job 2: {claim}" in out
-    claims = 2 if kind == "forbidden_relabelled" else 1  # its summary was relabelled too
     assert f"INCONSISTENT: {claims}" in out
+    if claims == 2:
+        assert ("inconsistent: job 2: summary claims outcomes {'consistent': 3} (its repeats give "
+                "{'consistent': 2, 'lost_updates': 1})") in out
     assert "hold a record their own numbers contradict (job 2; see inconsistent)" in err
 
 
 def test_a_result_from_before_grading_is_graded_by_its_lock(tmp_path, capsys):
     root = tmp_path / "s"
-    job(root / "0", result("explicit", outcomes=["consistent", "lost_updates"], graded=False,
-                           overrides=["lock=explicit"]))
-    job(root / "1", result("none", outcomes=["lost_updates", "lost_updates"], graded=False, overrides=["lock=none"]))
+    job(root / "0", _before_grading(lock="explicit"), overrides_yaml="- lock=explicit\n")
+    job(root / "1", _before_grading(), overrides_yaml="- lock=none\n")
     code, out, err = run_cli([str(root), "--check"], capsys)
     assert code == 1
     assert err.strip() == "synclab report: forbidden outcomes (lost_updates) in 1 job(s)"
@@ -449,7 +476,7 @@ def test_a_result_from_before_grading_is_graded_by_its_lock(tmp_path, capsys):
 def test_check_fails_when_a_run_cannot_be_read(tmp_path, capsys):
     root = sweep(tmp_path / "s")
     (root / "9").mkdir()
-    (root / "9" / "result.json").write_text('{"schema_version": 1, "runs": [')  # half-written
+    (root / "9" / "result.json").write_bytes(fixture_bytes(SCHEMA1)[:600])  # half-written
     code, out, err = run_cli([str(root), "--check"], capsys)
     assert code == 1
     assert "could not be read" in err and "skipped" in out
@@ -482,7 +509,7 @@ def test_out_must_be_a_directory(tmp_path, capsys):
 
 
 def test_a_result_file_can_be_reported_directly(tmp_path, capsys):
-    path = job(tmp_path / "run", result("none", outcomes=["lost_updates"])) / "result.json"
+    path = job(tmp_path / "run", fixture(SCHEMA2)) / "result.json"
     code, out, _ = run_cli([str(path), "--format", "csv"], capsys)
     assert code == 0 and out.splitlines()[1].startswith(".,")
 

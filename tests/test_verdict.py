@@ -9,7 +9,7 @@ from synclab.commands.cli import main
 from synclab.reports.stats import (_binomial_tail, fewest_telling_count, other_side_to_tell, power_against_never,
                            repeats_to_tell_from_never, tells_from_never)
 from synclab.reports.verdict import EXIT_CODES, Counts, Verdict, decide, outcome_tests, overall, runtime_differences
-from synthetic import job, result
+from synthetic import SCHEMA2_LOCKED, fixture, job, result
 
 RUNTIME = {"implementation": "CPython", "version": "3.13.5", "free_threaded": True, "gil_enabled": False,
            "start_method": "fork"}
@@ -155,12 +155,13 @@ def test_compare_exit_codes_follow_the_verdict(tmp_path, capsys, a, b, code, ver
 
 
 def test_a_doctored_locked_record_differs(tmp_path, capsys):
-    job(tmp_path / "a", result("explicit", outcomes=["consistent"] * 3))
-    doctored = result("explicit", outcomes=["consistent"] * 3)
+    job(tmp_path / "a", fixture(SCHEMA2_LOCKED))  # lock=explicit: 3 consistent repeats
+    doctored = fixture(SCHEMA2_LOCKED)
     for run in doctored["runs"]:  # its numbers say a lost update, its grade still says acceptable
         run.update(after=-4, drift=-4, outcome="lost_updates")
     job(tmp_path / "b", doctored)
     got, out = _compare(capsys, tmp_path / "a", tmp_path / "b")
     assert got == 1
     assert "forbidden outcome lost_updates in B only: B 3/3, A 0/3" in out
-    assert "B holds a record its own numbers contradict (3 claims; `synclab report` lists them)" in out
+    # a claim per repeat, and the summary the run wrote, left standing
+    assert "B holds a record its own numbers contradict (4 claims; `synclab report` lists them)" in out

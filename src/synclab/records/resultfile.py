@@ -3,8 +3,8 @@ and the schema versions a reader accepts before judging it (records.judge checks
 
 Format history of result.json (``schema_version``):
 
-- 1: config, grading, runs (the repeat's numbers, its outcome and grade), summary; later
-  versions of 1 add ``overrides`` and ``host``.
+- 1: config, runs (the repeat's numbers and its outcome), summary; later versions of 1 add
+  ``grading`` and each repeat's ``grade``, then ``overrides`` and ``host``.
 - 2: every repeat also records ``timed_out``, so that a reader can derive its outcome from its
   numbers alone (judge.py); a schema 1 repeat's timeout is known only from its stored outcome.
   ``interpreter`` records what ran the loop (implementation, version, free_threaded,
