@@ -294,6 +294,14 @@ def test_a_SYNCLAB_PYTHONS_entry_that_gives_no_interpreter_is_one_line_naming_it
     assert "Traceback" not in done.stderr and platform.python_version() in done.stdout  # the list still printed
 
 
+def test_sweep_values_name_each_build_so_that_each_selects_it(free_threaded_python: Interpreter) -> None:
+    from synclab.app.config import _interpreter_versions
+
+    values = _interpreter_versions().split(",")
+    assert free_threaded_python.name in values and free_threaded_python.name.endswith("t")
+    assert resolve(free_threaded_python.name).free_threaded
+
+
 # --- the measuring side is standard library only -------------------------------------------------
 
 
