@@ -1,5 +1,6 @@
 """Shared fixtures: the project's paths, Hydra composition, `python run.py` as a subprocess,
-and a check after every test that no child process was left behind."""
+a free-threaded interpreter where one is found, and a check after every test that no child
+process was left behind."""
 
 import multiprocessing
 import os
@@ -7,9 +8,12 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, List, Optional, Sequence
 
 import pytest
+
+if TYPE_CHECKING:
+    from synclab.kernel.interpreters import Interpreter
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -17,6 +21,8 @@ EXPERIMENTS = ROOT / "experiments"
 RUN_PY = ROOT / "run.py"
 # A subprocess run of run.py gets this long; the runs the tests make take about a second.
 CLI_TIMEOUT_S = 120
+# Set to 1 (as .ci/run does): a test that needs a free-threaded interpreter fails where none is found.
+REQUIRE_FREE_THREADED = "SYNCLAB_REQUIRE_FREE_THREADED"
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,24 @@ def small_locked_run(factory: pytest.TempPathFactory, group: str, repeats: int =
     done = run_cli(["primitive=thread", "lock=explicit", "times=1000", f"repeats={repeats}", f"hydra.run.dir={out}"])
     assert done.returncode == 0, done.stderr
     return out
+
+
+@pytest.fixture(scope="session")
+def free_threaded_python() -> "Interpreter":
+    """A free-threaded CPython (3.13t or newer) that discovery finds; skipped where there is none,
+    failed instead when SYNCLAB_REQUIRE_FREE_THREADED=1."""
+    from synclab.kernel.interpreters import EXTRA, discover
+
+    found = [i for i in discover() if i.free_threaded and i.supported]
+    if found:
+        return found[0]
+    reason = (f"no free-threaded Python found by discovery: name one or its directory in {EXTRA} "
+              f"(../shared/interpreters/unpack.sh, then {EXTRA}=~/.cache/synclab-interpreters), or install "
+              "one (pyenv install 3.13t, uv python install 3.13t); see the README's "
+              "Free-threaded Python and other interpreters")
+    if os.environ.get(REQUIRE_FREE_THREADED) == "1":
+        pytest.fail(f"{reason} ({REQUIRE_FREE_THREADED}=1)", pytrace=False)
+    pytest.skip(reason)
 
 
 @pytest.fixture
@@ -124,21 +148,3 @@ def own_running_jobs_registry(tmp_path_factory: pytest.TempPathFactory) -> Itera
     else:
         os.environ["SYNCLAB_RUNNING_DIR"] = previous
 
-
-REQUIRE_FREE_THREADED = "SYNCLAB_REQUIRE_FREE_THREADED"  # set by .ci/run: a missing build fails, not skips
-
-
-@pytest.fixture(scope="session")
-def free_threaded_python():
-    """A free-threaded interpreter discovery finds (name one in SYNCLAB_PYTHONS); the tests that
-    need one skip without it, except where REQUIRE_FREE_THREADED is set (CI), where they fail."""
-    from synclab.kernel.interpreters import discover
-
-    found = [i for i in discover() if i.free_threaded and i.supported]
-    if not found:
-        reason = ("no free-threaded interpreter found: name one in SYNCLAB_PYTHONS "
-                  "(../shared/interpreters/unpack.sh prints its path)")
-        if os.environ.get(REQUIRE_FREE_THREADED) == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return found[0]

@@ -75,14 +75,14 @@ class SynclabConf:
 
 
 def _interpreter_versions() -> str:
-    """Sweep values for ``python``: one interpreter per version found, this one first."""
+    """Sweep values for ``python``: one interpreter per version and build found, newest first
+    (3.13.5t names a free-threaded build, which python=3.13.5 would not select)."""
     from synclab.kernel.interpreters import discover
 
     chosen: "dict[tuple, str]" = {}
     for found in discover():
         if found.supported:
-            name = found.version + ("t" if found.free_threaded else "")  # 3.13.5t: the free-threaded one
-            chosen.setdefault((found.version_tuple[:2], found.free_threaded), name)
+            chosen.setdefault((found.version_tuple[:2], found.free_threaded), found.name)
     return ",".join(chosen.values())
 
 
