@@ -65,6 +65,22 @@ def test_loop_source_has_no_branch_lookup_or_logging(
         assert "sleep" not in source
 
 
+@pytest.mark.parametrize("target, increment, lock_style, call_per_op, sleep", COMBINATIONS)
+def test_only_the_shared_balance_is_a_global_of_the_loop(
+    target: str, increment: str, lock_style: str, call_per_op: bool, sleep: bool
+) -> None:
+    """The lock, the update, the Value and sleep are the loop's locals, as they are in a
+    hand-written loop handed them: the measured loop looks up nothing else per operation."""
+    namespace: Dict[str, Any] = {"lock": SimpleLock(threading.Lock()) if lock_style == "decorator" else threading.Lock(),
+                                 "balance": 0, "shared": SimpleNamespace(value=0)}
+    loop = build_loop(target, increment, lock_style, call_per_op, 0.001 if sleep else 0.0, namespace)
+    functions = [loop] + ([namespace["update"]] if "update" in namespace else [])
+    for function in functions:
+        code = function.__code__
+        looked_up = set(code.co_names) - {"acquire", "release", "value", "range"}
+        assert looked_up <= {"balance"}, (function.__name__, looked_up)
+
+
 @pytest.mark.parametrize("target, increment", list(itertools.product(TARGETS, INCREMENTS)))
 def test_the_statement_inside_the_loop(target: str, increment: str) -> None:
     source = loop_source(target, increment, "none", False, False)
