@@ -93,3 +93,14 @@ def test_report_prints_the_answer_table_and_refuses_it_where_it_cannot(report, t
     assert "--answer: prints a table" in capsys.readouterr().err
     assert main(["report", str(tmp_path), "--answer", "colour"]) == 2
     assert "--answer: no run here records a setting 'colour'" in capsys.readouterr().err
+
+
+def test_a_run_whose_gil_came_back_is_a_row_of_its_own():
+    data = _result("inplace", "ft-off", 2)
+    data["runs"][2]["gil_enabled"] = True  # the GIL came back before the last repeat ended
+    data["gil"].update(enabled=True, came_back=True, reenabled_by=["fastjson"])
+    data["interpreter"]["gil_enabled"] = True
+    rows = [row_from_result(data, path="0"), row_from_result(_result("inplace", "ft-on", 0), path="1")]
+    assert all(row.inconsistencies == () for row in rows)
+    states = [line.split("  ")[2:4] for line in answer(build("s", rows), "increment").splitlines()[3:]]
+    assert [[cell.strip() for cell in state if cell.strip()][0] for state in states] == ["enabled", "came back"]

@@ -35,11 +35,35 @@ def test_gil_disabled_is_refused_on_a_build_with_the_gil():
 
 
 @pytest.mark.parametrize("setting, free, expected", [
-    ("disabled", True, "0"), ("enabled", True, "1"), (None, True, "inherited"), ("enabled", False, "inherited"),
+    ("disabled", True, "0"), ("enabled", True, "1"), (None, True, "inherited"),
+    ("enabled", False, None), (None, False, None),  # a GIL build stops at start-up on PYTHON_GIL=0
 ])
 def test_the_child_environment_sets_python_gil_only_on_a_free_threaded_build(setting, free, expected):
     env = gil.child_environment(setting, free, {"PYTHON_GIL": "inherited", "OTHER": "kept"})
-    assert env == {"PYTHON_GIL": expected, "OTHER": "kept"}
+    assert env == {"OTHER": "kept", **({} if expected is None else {"PYTHON_GIL": expected})}
+
+
+def test_an_inherited_python_gil_0_does_not_stop_a_gil_build(monkeypatch):
+    """3.13 with the GIL refuses to start with PYTHON_GIL=0; synclab never hands it one."""
+    from synclab.kernel.interpreters import discover
+
+    builds = [i for i in discover() if not i.free_threaded and i.version_tuple[:2] >= (3, 13)]
+    if not builds:
+        pytest.skip("no CPython 3.13 or newer with the GIL found")
+    monkeypatch.setenv("PYTHON_GIL", "0")
+    result = run_in_interpreter(builds[0].path, validate(ExperimentSpec(primitive="thread", times=100, repeats=1)))
+    assert [run.gil_enabled for run in result.runs] == [True]
+
+
+def test_workers_started_afresh_inherit_the_gil_setting(monkeypatch):
+    monkeypatch.delenv("PYTHON_GIL", raising=False)
+    monkeypatch.setattr(gil, "free_threaded", lambda: True)
+    with gil.workers_inherit("disabled"):
+        assert os.environ["PYTHON_GIL"] == "0"
+    assert "PYTHON_GIL" not in os.environ
+    monkeypatch.setenv("PYTHON_GIL", "1")
+    with gil.workers_inherit(None):
+        assert os.environ["PYTHON_GIL"] == "1"  # no setting: the inherited one stays
 
 
 def test_a_run_with_gil_disabled_on_this_build_writes_nothing(cli, tmp_path):
@@ -221,12 +245,9 @@ def test_a_gil_turned_on_at_start_up_is_recorded_with_its_cause(free_threaded_py
     site.mkdir()
     (site / "sitecustomize.py").write_text(_REENABLER + "\nload()\n")
     spec = validate(ExperimentSpec(primitive="thread", workers=2, times=1000, repeats=1))
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = str(site)
-    try:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("PYTHONPATH", str(site))
         result = run_in_interpreter(free_threaded_python.path, spec, free_threaded=True)
-    finally:
-        os.environ.pop("PYTHONPATH") if old is None else os.environ.__setitem__("PYTHONPATH", old)
     assert result.gil_at_start is True
     assert result.gil_reenabled_by == ("_testmultiphase_nonmodule",)
     assert [run.gil_enabled for run in result.runs] == [True]
@@ -234,6 +255,8 @@ def test_a_gil_turned_on_at_start_up_is_recorded_with_its_cause(free_threaded_py
 
 def test_a_sweep_across_builds_and_gil_states_runs_what_exists_and_says_what_it_left_out(
         free_threaded_python, cli, tmp_path):
+    if gil.free_threaded():
+        pytest.skip("this interpreter is free-threaded: the sweep needs a build with the GIL beside one without")
     sweep = tmp_path / "sweep"
     pythons = f"{sys.executable},{free_threaded_python.path}"
     done = cli(["-m", "primitive=thread", "times=2000", "repeats=1", f"python={pythons}", "gil=enabled,disabled",

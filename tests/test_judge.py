@@ -4,6 +4,7 @@ checked; fields it cannot read named."""
 
 import copy
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,44 @@ def test_the_readmes_result_example_is_one_the_judge_accepts():
     assert data["schema_version"] == SCHEMA_VERSION
     judged = judge_result(data, SCHEMA_VERSION)
     assert judged.inconsistencies == () and judged.gil_enabled is True
+
+
+def _schema3():
+    from synthetic import SCHEMA3_FREE_THREADED, fixture
+
+    return copy.deepcopy(fixture(SCHEMA3_FREE_THREADED))
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda d: d.pop("gil"), "gil is None, not an object"),
+    (lambda d: d.update(gil=[False]), "gil is [False], not an object"),
+    (lambda d: d["gil"].update(enabled_at_start="no"), "gil.enabled_at_start is 'no'"),
+    (lambda d: d["gil"].update(enabled=0), "gil.enabled is 0, not true, false or null"),
+    (lambda d: d["gil"].update(came_back=1), "gil.came_back is 1"),
+    (lambda d: d["gil"].update(reenabled_by="numpy"), "gil.reenabled_by is 'numpy'"),
+    (lambda d: d["gil"].update(reenabled_by=["x"] * 1001), "gil.reenabled_by"),
+    (lambda d: d["gil"].update(reenabled_by=[3]), "gil.reenabled_by is [3]"),
+    (lambda d: d["runs"][0].update(gil_enabled="yes"), "runs[0].gil_enabled is 'yes', not true, false or null"),
+])
+def test_a_malformed_gil_record_is_named_not_trusted(change, field):
+    data = _schema3()
+    change(data)
+    with pytest.raises(Unusable, match=re.escape(field)):
+        judge_result(data, 3)
+
+
+def test_the_real_free_threaded_record_is_consistent_and_says_gil_disabled():
+    judged = judge_result(_schema3(), 3)
+    assert judged.inconsistencies == () and judged.gil_enabled is False
+
+
+@pytest.mark.parametrize("change, claim", [
+    (lambda d: d["interpreter"].update(gil_enabled=1), "interpreter.gil_enabled 1"),
+    (lambda d: d["gil"].update(reenabled_by=["numpy"]), "gil.reenabled_by ['numpy']"),
+    (lambda d: d["gil"].update(came_back=True), "gil.came_back True"),
+])
+def test_a_gil_claim_the_repeats_contradict_is_inconsistent(change, claim):
+    data = _schema3()
+    change(data)
+    (line,) = judge_result(data, 3).inconsistencies
+    assert line == f"claims {claim}; no repeat ran with the GIL"

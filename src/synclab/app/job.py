@@ -132,8 +132,8 @@ def run_job(cfg: DictConfig) -> Dict[str, Any]:
         data = document(result)
         if captured:  # compare and replay read it: a run on another interpreter measured something else
             data["interpreter"] = interpreter_record(captured[-1])
-            if data["gil"]["enabled"] is not None:  # what the repeats saw, not what the start-up said
-                data["interpreter"]["gil_enabled"] = data["gil"]["enabled"]
+            # what the repeats saw, not what the start-up said (null: not known for every repeat)
+            data["interpreter"]["gil_enabled"] = data["gil"]["enabled"]
         _warn_gil(data["gil"], spec)
         data["overrides"] = list(HydraConfig.get().overrides.task)  # the job's own keys, for reports
         data["host"] = beside.finish()  # other synclab jobs seen on this host, and its load

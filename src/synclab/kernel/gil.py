@@ -8,12 +8,14 @@ asked of the interpreter after every repeat, never assumed from the setting. ``P
 the way in because every worker the experiment starts inherits it, whatever the start method.
 """
 
+import os
 import re
 import sys
 import sysconfig
 import threading
 import warnings
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from contextlib import contextmanager
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 
 from synclab.kernel.spec import GIL_SETTINGS, ConfigError
 
@@ -56,12 +58,42 @@ def check(setting: Optional[str], free_threaded_build: bool, where: str) -> None
 
 
 def child_environment(setting: Optional[str], free_threaded_build: bool, environ: Mapping[str, str]) -> Dict[str, str]:
-    """The environment for an interpreter that runs the experiment: PYTHON_GIL set when asked and
-    the build knows it; with no setting, the environment is left as it is."""
+    """The environment for an interpreter that runs the experiment, or for the workers it starts.
+
+    On a free-threaded build, PYTHON_GIL says what ``setting`` asks (``0`` also keeps CPython from
+    turning the GIL back on for a module that has not declared it safe: disabled means disabled);
+    with no setting an inherited PYTHON_GIL is left as it is. A build with the GIL never gets
+    one: 3.13 with the GIL stops at start-up on an inherited PYTHON_GIL=0."""
     env = dict(environ)
-    if setting is not None and free_threaded_build:
+    if not free_threaded_build:
+        env.pop(VARIABLE, None)
+    elif setting is not None:
         env[VARIABLE] = _VALUE[setting]
     return env
+
+
+@contextmanager
+def workers_inherit(setting: Optional[str]) -> Iterator[None]:
+    """While an experiment runs in this process, the workers it starts under spawn or forkserver
+    (fresh interpreters) get the same GIL setting through PYTHON_GIL, as a child interpreter's do."""
+    build = free_threaded()
+    before = os.environ.get(VARIABLE)
+    wanted_env = child_environment(setting, build, os.environ).get(VARIABLE)
+    if wanted_env == before:
+        yield
+        return
+    _set(wanted_env)
+    try:
+        yield
+    finally:
+        _set(before)
+
+
+def _set(value: Optional[str]) -> None:
+    if value is None:
+        os.environ.pop(VARIABLE, None)
+    else:
+        os.environ[VARIABLE] = value
 
 
 class Watch:

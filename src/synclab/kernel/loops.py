@@ -119,7 +119,9 @@ def build_loop(
     """Compile the loop into ``namespace`` (which holds ``balance`` or ``shared``, and ``lock``).
 
     The namespace becomes the loop's globals, so a thread loop's ``balance`` is
-    ``namespace["balance"]`` and every thread given the same namespace shares it.
+    ``namespace["balance"]`` and every thread given the same namespace shares it. Everything else
+    the loop uses (the lock, the update, ``shared``, sleep) is bound when it is built: a later
+    change of ``namespace["lock"]`` does not reach a loop already built.
     """
     namespace.setdefault("lock", None)
     namespace.update(sleep=time.sleep, pause=pause, pass_through=_pass_through)

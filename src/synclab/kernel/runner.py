@@ -15,19 +15,24 @@ OnRepeat = Callable[[RepeatResult], None]
 
 
 def run_experiment(spec: ExperimentSpec, on_repeat: Optional[OnRepeat] = None) -> ExperimentResult:
-    """Every repeat, one after another, each classified, with the GIL asked after each: of the
-    host process for threads and asyncio, of this process for processes and pools."""
+    """Every repeat, one after another, each classified, with the GIL asked of the process whose
+    threads run the loop: the host process for threads and asyncio (before and after its loop),
+    this one for processes and pools, whose workers each run the loop on one thread."""
     validate(spec)
     runs: List[RepeatResult] = []
     modules: List[str] = []
-    with gil.Watch() as watch:
+    hosted = spec.primitive in IN_PROCESS
+    at_start: Optional[bool] = None
+    with gil.Watch() as watch, gil.workers_inherit(spec.gil):
         for index in range(spec.repeats):
             raw = run_repeat(spec)
-            state = raw.gil_enabled if spec.primitive in IN_PROCESS else gil.is_enabled()
+            state = raw.gil_enabled if hosted else gil.is_enabled()
+            if index == 0:
+                at_start = raw.gil_at_start if hosted else watch.at_start
             modules += [name for name in raw.gil_reenabled_by if name not in modules]
             result = classify_repeat(index, spec, raw, state)
             runs.append(result)
             if on_repeat is not None:
                 on_repeat(result)
     modules += [name for name in watch.modules if name not in modules]
-    return ExperimentResult(spec, runs, gil_at_start=watch.at_start, gil_reenabled_by=tuple(modules))
+    return ExperimentResult(spec, runs, gil_at_start=at_start, gil_reenabled_by=tuple(modules))

@@ -20,6 +20,7 @@ from synclab.kernel.spec import DIRECTIONS, ExperimentSpec, shorten
 # Integers a result may hold: far beyond any balance or count synclab produces, small enough that
 # every statistic over them stays a finite float.
 MAX_MAGNITUDE = 2**63
+MAX_MODULES = 1000  # module names a gil record may list
 
 
 class Unusable(ValueError):
@@ -219,9 +220,13 @@ def _check_gil(data: Mapping[str, Any], states: Sequence[Optional[bool]]) -> Tup
     record = data.get("gil")
     if not isinstance(record, dict):
         raise _malformed("gil", record, "an object")
+    for key in ("enabled_at_start", "enabled", "came_back"):
+        if record.get(key) is not None and type(record.get(key)) is not bool:
+            raise _malformed(f"gil.{key}", record.get(key), "true, false or null")
+    modules = record.get("reenabled_by", [])
+    if not (isinstance(modules, list) and len(modules) <= MAX_MODULES and all(type(m) is str for m in modules)):
+        raise _malformed("gil.reenabled_by", modules, f"a list of at most {MAX_MODULES} module names")
     at_start = record.get("enabled_at_start")
-    if at_start is not None and type(at_start) is not bool:
-        raise _malformed("gil.enabled_at_start", at_start, "true, false or null")
     seen = [at_start, *states]
     truth = True if True in seen else (None if None in seen else False)
     came_back = at_start is False and True in states
@@ -230,9 +235,12 @@ def _check_gil(data: Mapping[str, Any], states: Sequence[Optional[bool]]) -> Tup
         said.append(f"gil.enabled {_short(record.get('enabled'))}")
     if record.get("came_back") != came_back:
         said.append(f"gil.came_back {_short(record.get('came_back'))}")
+    if modules and truth is False:
+        said.append(f"gil.reenabled_by {_short(modules)}")
     interpreter = data.get("interpreter")
-    if isinstance(interpreter, dict) and truth is not None and interpreter.get("gil_enabled") not in (truth, None):
-        said.append(f"interpreter.gil_enabled {_short(interpreter.get('gil_enabled'))}")
+    claimed = interpreter.get("gil_enabled") if isinstance(interpreter, dict) else None
+    if truth is not None and claimed is not None and (type(claimed) is not bool or claimed != truth):
+        said.append(f"interpreter.gil_enabled {_short(claimed)}")
     if not said:
         return truth, []
     first_on = next((index for index, state in enumerate(states) if state), None)

@@ -13,6 +13,7 @@ from synclab.reports.stats import wilson
 from synclab.reports.table import format_table
 
 LOST = "lost_updates"
+CAME_BACK = "came back"
 
 
 @dataclass(frozen=True)
@@ -30,14 +31,16 @@ def _runtime(row: Row) -> Tuple[Any, ...]:
     runtime = row.runtime or {}
     version = str(runtime.get("version") or row.config.get("python") or "?")
     numbers = tuple(int(part) if part.isdigit() else 0 for part in version.split(".")[:3])
-    return (str(runtime.get("implementation") or "Python"), numbers, version,
-            runtime.get("free_threaded"), runtime.get("gil_enabled"))
+    # a run whose GIL came back ran its repeats in two states: it is a row of its own, never
+    # counted as a run with the GIL nor as one without
+    state = CAME_BACK if row.gil_came_back is not None else runtime.get("gil_enabled")
+    return (str(runtime.get("implementation") or "Python"), numbers, version, runtime.get("free_threaded"), state)
 
 
 def _label(runtime: Tuple[Any, ...]) -> List[str]:
     implementation, _, version, free, gil_on = runtime
     build = "free-threaded" if free else "with GIL" if free is False else "?"
-    state = "?" if gil_on is None else "enabled" if gil_on else "disabled"
+    state = {None: "?", True: "enabled", False: "disabled", CAME_BACK: CAME_BACK}[gil_on]
     return [f"{implementation} {version}", build, state]
 
 
@@ -79,5 +82,6 @@ def _shown(value: Any) -> str:
 
 def _order(key: Tuple[Any, ...]) -> Tuple[Any, ...]:
     (implementation, numbers, version, free, gil_on), settings = key
-    return (implementation, numbers, bool(free), not gil_on, tuple((value != "null", value) for value in settings))
+    rank = {True: 0, CAME_BACK: 1, False: 2, None: 3}[gil_on]
+    return (implementation, numbers, bool(free), rank, tuple((value != "null", value) for value in settings))
 

@@ -276,7 +276,8 @@ def interpreter_of(runtime: Optional[Mapping[str, Any]]) -> Optional[str]:
         return None
     name = f"{runtime.get('implementation') or 'Python'} {runtime['version']}"
     if runtime.get("free_threaded") is True:
-        name += f" (free-threaded, GIL {'enabled' if runtime.get('gil_enabled') else 'disabled'})"
+        state = {True: "enabled", False: "disabled"}.get(runtime.get("gil_enabled"), "state not recorded")
+        name += f" (free-threaded, GIL {state})"
     return name
 
 

@@ -21,7 +21,8 @@ class HostCounts(NamedTuple):
     done: int
     failed: int
     work_s: Optional[float]
-    gil_enabled: bool = True
+    gil_enabled: bool = True  # on at any point of the loop: asked before and after it
+    gil_at_start: bool = True  # before the loop
     gil_reenabled_by: Tuple[str, ...] = ()
 
 
@@ -91,8 +92,10 @@ def _host(spec: ExperimentSpec, conn: Any) -> None:
     set_switch_interval(spec)
     run = _asyncio_in_host if spec.primitive == "asyncio" else _threads_in_host
     with gil.Watch() as watch:
+        before = watch.at_start
         counts = run(spec)
-    conn.send(counts._replace(gil_enabled=gil.is_enabled(), gil_reenabled_by=tuple(watch.modules)))
+    conn.send(counts._replace(gil_enabled=before or gil.is_enabled(), gil_at_start=before,
+                              gil_reenabled_by=tuple(watch.modules)))
     conn.close()
 
 
@@ -124,5 +127,5 @@ def run_in_host(spec: ExperimentSpec) -> RawRepeat:
     wall = time.perf_counter() - began
     if not report:  # nothing is known of the GIL in a host that never reported
         return RawRepeat(spec.initial, None, 0, 0, spec.workers, timed_out, wall, None, gil_enabled=None)
-    before, after, reported, done, failed, work, gil_on, modules = report
-    return RawRepeat(before, after, reported, done, failed, False, wall, work, gil_on, modules)
+    before, after, reported, done, failed, work, gil_on, gil_first, modules = report
+    return RawRepeat(before, after, reported, done, failed, False, wall, work, gil_on, modules, gil_first)

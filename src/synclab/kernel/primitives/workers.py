@@ -36,6 +36,7 @@ class RawRepeat:
     # None: not known (a host that never reported), or no host (processes and pools: the runner asks its own)
     gil_enabled: Optional[bool] = None
     gil_reenabled_by: Tuple[str, ...] = ()  # modules whose import turned the GIL back on there
+    gil_at_start: Optional[bool] = None  # the host's GIL before its loop ran
 
 
 def work_span(stamps: "List[Span]") -> Optional[float]:
