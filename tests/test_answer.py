@@ -104,3 +104,16 @@ def test_a_run_whose_gil_came_back_is_a_row_of_its_own():
     assert all(row.inconsistencies == () for row in rows)
     states = [line.split("  ")[2:4] for line in answer(build("s", rows), "increment").splitlines()[3:]]
     assert [[cell.strip() for cell in state if cell.strip()][0] for state in states] == ["enabled", "came back"]
+
+
+def test_a_sweep_summary_asked_for_an_answer_writes_it_beside_the_summary(tmp_path):
+    from synclab.reports.report import collect
+    from synclab.reports.summary import summarize_sweep
+
+    for index, increment in enumerate(("inplace", "read_call_write")):
+        (tmp_path / str(index)).mkdir()
+        (tmp_path / str(index) / "result.json").write_text(json.dumps(_result(increment, "gil", index)))
+    written = summarize_sweep(tmp_path, plots=False, table=False, answer_by="increment")
+    assert tmp_path / "answer.md" in written
+    assert (tmp_path / "answer.md").read_text() == answer(collect(tmp_path), "increment")
+    assert summarize_sweep(tmp_path, plots=False, table=False) == [tmp_path / "summary.csv", tmp_path / "summary.md"]

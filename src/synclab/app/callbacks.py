@@ -89,7 +89,7 @@ class ReportCallback(Callback):
         self.sweep_dir = Path(str(config.hydra.sweep.dir))
         from synclab.app import interrupt
 
-        interrupt.watch_sweep(Path(str(config.hydra.sweep.dir)), plots=self.plots)
+        interrupt.watch_sweep(Path(str(config.hydra.sweep.dir)), plots=self.plots, answer=self.answer)
         if OmegaConf.select(config, "hydra.launcher._target_") == BASIC_LAUNCHER:
             self._bar = progress.bar("jobs", count_jobs(config))
 

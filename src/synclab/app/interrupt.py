@@ -22,7 +22,8 @@ from loguru import logger
 from synclab.records.filing import remove_temporary, unfinished
 from synclab.records.files import INTERRUPTED, RESULT, write_json_atomic
 
-_STATE: dict = {"pid": None, "signal": None, "sweep": None, "plots": True, "forking": False, "raised": False}
+_STATE: dict = {"pid": None, "signal": None, "sweep": None, "plots": True, "answer": None, "forking": False,
+               "raised": False}
 _REDELIVER_S = 0.05
 
 
@@ -101,10 +102,12 @@ def install() -> None:
         signal.signal(signal.SIGINT, _on_signal)
 
 
-def watch_sweep(sweep_dir: Path, plots: bool = True) -> None:
-    """Remember the running sweep, and whether its summary has plots, so an interruption can summarize it."""
+def watch_sweep(sweep_dir: Path, plots: bool = True, answer: Optional[str] = None) -> None:
+    """Remember the running sweep, whether its summary has plots and the key of its answer table,
+    so an interruption can summarize it as its end would."""
     _STATE["sweep"] = Path(sweep_dir)
     _STATE["plots"] = plots
+    _STATE["answer"] = answer
 
 
 def _signal_name() -> str:
@@ -173,7 +176,7 @@ def conclude() -> int:
     from synclab.reports.summary import summarize_sweep
 
     try:
-        summarize_sweep(sweep, plots=_STATE["plots"], table=False)
+        summarize_sweep(sweep, plots=_STATE["plots"], table=False, answer_by=_STATE.get("answer"))
     except Exception as error:  # the finished jobs are safe on disk; the summary can be redone
         logger.warning(f"sweep summary not written ({type(error).__name__}: {error})")
     names = ", ".join(sorted(left, key=lambda name: (len(name), name))) or "none"

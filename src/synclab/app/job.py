@@ -207,7 +207,7 @@ def _discard_refused_sweep() -> Optional[str]:
         from synclab.reports.summary import summarize_sweep
 
         try:
-            summarize_sweep(sweep, plots=running.plots, table=False)
+            summarize_sweep(sweep, plots=running.plots, table=False, answer_by=running.answer)
         except OSError as error:  # the finished jobs are safe on disk; the summary can be redone
             where = f"{shorten(str(error.filename))}: " if error.filename else ""
             return f"sweep summary not written ({where}{error.strerror or error})"

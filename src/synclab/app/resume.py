@@ -94,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
         from synclab.app.logs import setup_console
 
         setup_console()
-        summarize_sweep(sweep, table=False)
+        answer = OmegaConf.select(record, "hydra.callbacks.report.answer")  # as the sweep's own end would
+        summarize_sweep(sweep, table=False, answer_by=None if answer is None else str(answer))
         print(f"synclab resume: every job of {args.sweep} has a complete result; the summary now covers them all")
         return 0
     task = [str(item) for item in OmegaConf.select(record, "hydra.overrides.task") or []]
