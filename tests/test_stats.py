@@ -5,7 +5,7 @@ import math
 import pytest
 
 from synclab.kernel.outcome import drift_stats
-from synclab.reports.stats import Z95, baseline_key, lock_cost, median, wilson
+from synclab.reports.stats import Z95, baseline_key, median, wilson
 
 
 def test_z_is_the_two_sided_95_percent_quantile():
@@ -81,14 +81,6 @@ def test_median_ignores_missing_values():
     assert median([None, 5.0, None]) == 5.0
     assert median([None, None]) is None
     assert median([]) is None
-
-
-def test_lock_cost_is_unlocked_rate_over_locked_rate():
-    assert lock_cost(500_000.0, 1_000_000.0) == 2.0
-    assert lock_cost(1_000_000.0, 1_000_000.0) == 1.0
-    assert lock_cost(None, 1_000_000.0) is None
-    assert lock_cost(500_000.0, None) is None
-    assert lock_cost(0.0, 1.0) is None
 
 
 def test_baseline_key_ignores_only_what_does_not_change_the_work():

@@ -9,7 +9,7 @@ import contextlib
 import enum
 import re
 from pathlib import Path
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, make_dataclass
 from typing import Any, Callable, Iterator, Optional, Sequence
 
 from hydra.core.config_store import ConfigStore
@@ -51,27 +51,24 @@ class GradesConf:
     timeout: Optional[Grade] = None
 
 
-@dataclass
-class SynclabConf:
-    """Top-level keys; the comments in conf/config.yaml say what each one means."""
+# The schema's top-level keys are the spec's own fields (kernel.spec.ExperimentSpec, one list of
+# settings, never two to keep in step), each choice typed as its enum and each group as its node.
+_CHOICES = {"start_method": StartMethod, "direction": Direction, "sharing": Sharing, "increment": Increment, "gil": Gil}
+_NODES = {"primitive": PrimitiveConf, "lock": LockConf, "grades": GradesConf}
 
-    primitive: PrimitiveConf = field(default_factory=PrimitiveConf)
-    lock: LockConf = field(default_factory=LockConf)
-    workers: int = 2
-    times: int = 100_000
-    amount: int = 1
-    initial: int = 0
-    sleep: float = 0.0
-    repeats: int = 3
-    start_method: Optional[StartMethod] = None
-    timeout_s: float = 60.0
-    direction: Direction = Direction.both  # type: ignore[attr-defined]
-    sharing: Sharing = Sharing.passed  # type: ignore[attr-defined]
-    grades: GradesConf = field(default_factory=GradesConf)
-    increment: Optional[Increment] = None
-    switch_interval: Optional[float] = None
-    python: Optional[str] = None
-    gil: Optional[Gil] = None
+
+def _schema_field(spec_field: Any) -> "tuple[str, Any, Any]":
+    name, default = spec_field.name, spec_field.default
+    if name in _NODES:
+        return name, _NODES[name], field(default_factory=_NODES[name])
+    if name in _CHOICES:
+        kind = _CHOICES[name]
+        return (name, Optional[kind], None) if default is None else (name, kind, kind[default])
+    return name, spec_field.type, default
+
+
+SynclabConf = make_dataclass("SynclabConf", [_schema_field(f) for f in fields(ExperimentSpec)])
+SynclabConf.__doc__ = "Top-level keys; the comments in conf/config.yaml say what each one means."
 
 
 def _interpreter_versions() -> str:

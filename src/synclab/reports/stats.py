@@ -45,16 +45,6 @@ def median(values: Iterable[Optional[float]]) -> Optional[float]:
     return present[middle] if len(present) % 2 else (present[middle - 1] + present[middle]) / 2
 
 
-def lock_cost(locked_ops_per_s: Optional[float], unlocked_ops_per_s: Optional[float]) -> Optional[float]:
-    """How many times longer an operation takes with the lock than without it.
-
-    ops/s without the lock divided by ops/s with it: 1.0 means free, 3.0 three times slower.
-    """
-    if not locked_ops_per_s or not unlocked_ops_per_s or locked_ops_per_s <= 0 or unlocked_ops_per_s <= 0:
-        return None
-    return unlocked_ops_per_s / locked_ops_per_s
-
-
 def baseline_key(config: Mapping[str, object], ignored: Sequence[str] = BASELINE_IGNORED) -> Tuple:
     """What two jobs must share for one to be the other's lock=none baseline.
 
