@@ -28,7 +28,8 @@ def _start(args: Sequence[str]) -> subprocess.Popen:
 
 def _race(first: List[str], second: List[str], started: Path) -> Dict[str, object]:
     """Start both at once; once one has ended and the other has started its job (``started``
-    exists), stop the other with SIGTERM. Every wait bounded."""
+    holds its first whole line: a log that exists may not have its header yet), stop the
+    other with SIGTERM. Every wait bounded."""
     procs = [_start(first), _start(second)]
     try:
         deadline = time.monotonic() + WAIT_S
@@ -38,7 +39,7 @@ def _race(first: List[str], second: List[str], started: Path) -> Dict[str, objec
         loser = next(proc for proc in procs if proc.poll() is not None)
         winner = next(proc for proc in procs if proc is not loser)
         lost = loser.communicate(timeout=WAIT_S)
-        while not started.exists():
+        while not (started.exists() and "\n" in started.read_text(errors="replace")):
             assert winner.poll() is None, f"both ended: {lost[1][-2000:]}"
             assert time.monotonic() < deadline, f"{started} did not appear within {WAIT_S} s"
             time.sleep(0.02)
