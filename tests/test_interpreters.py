@@ -396,8 +396,11 @@ def test_unlocked_threads_lose_updates_exactly_where_the_interpreter_allows_it(f
         pytest.skip(f"no claim for {_id(found)} ({found.implementation}, free-threaded={found.free_threaded})")
     # a lossy cell must lose in every repeat: twice the operations make a repeat with no switch
     # inside an open window vanishingly unlikely, even on a loaded machine
+    # without a GIL the race needs two threads on the CPU at once, or the OS preempting one between
+    # its read and its write: 8 threads give either many chances even on a loaded machine
     spec = ExperimentSpec(
-        primitive="thread", lock="none", workers=4, times=100_000 if expected == "consistent" else 200_000,
+        primitive="thread", lock="none", workers=8 if found.free_threaded else 4,
+        times=100_000 if expected == "consistent" else 200_000,
         direction="deposit", increment=shape, switch_interval=1e-6, repeats=2,
         gil="disabled" if found.free_threaded else None,
     )

@@ -17,7 +17,7 @@ import warnings
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional
 
-from synclab.kernel.spec import GIL_SETTINGS, ConfigError
+from synclab.kernel.spec import ConfigError
 
 VARIABLE = "PYTHON_GIL"
 _VALUE = {"enabled": "1", "disabled": "0"}
@@ -47,14 +47,13 @@ class GilUnavailable(ConfigError):
 
 
 def check(setting: Optional[str], free_threaded_build: bool, where: str) -> None:
-    """Refuse a setting the interpreter cannot honour: only a free-threaded build runs without a GIL."""
+    """Refuse a setting the interpreter cannot honour: only a free-threaded build runs without a GIL.
+    (Which values the key takes is spec.validate's to check, before this.)"""
     if setting == "disabled" and not free_threaded_build:
         raise GilUnavailable(
             f"gil: 'disabled' needs a free-threaded build (python3.13t or newer); {where} is a build with the "
             "GIL (see `synclab interpreters`)"
         )
-    if setting is not None and setting not in GIL_SETTINGS:
-        raise ConfigError(f"gil: {setting!r} is not one of null, {', '.join(GIL_SETTINGS)}")
 
 
 def child_environment(setting: Optional[str], free_threaded_build: bool, environ: Mapping[str, str]) -> Dict[str, str]:
@@ -136,11 +135,12 @@ class Watch:
 
 def reenabled_in(text: str) -> List[str]:
     """The modules named by the GIL's warning in a child interpreter's stderr."""
-    seen: List[str] = []
-    for name in _REENABLED.findall(text):
-        if name not in seen:
-            seen.append(name)
-    return seen
+    return _REENABLED.findall(text)
+
+
+def merged(*names: "List[str] | tuple") -> "tuple[str, ...]":
+    """Module names from several places, each once, in the order first seen."""
+    return tuple(dict.fromkeys(name for group in names for name in group))
 
 
 def target(spec: Any, resolve: Optional[Callable[[str], Any]] = None) -> "tuple[Optional[str], bool]":

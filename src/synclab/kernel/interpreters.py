@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Tuple
@@ -145,16 +146,34 @@ def unusable_extras() -> List[str]:
     return problems
 
 
+# What each interpreter said, by its path and the file behind it: a sweep's driver and each of its
+# jobs ask for the same python value, and a binary's version and build do not change while its
+# file stays the same. Only answers are kept; a probe that failed is tried again.
+_ANSWERS: Dict[tuple, Interpreter] = {}
+_ANSWERS_LOCK = threading.Lock()
+
+
 def probe(path: str) -> Optional[Interpreter]:
     """Ask the interpreter at ``path`` what it is; None if it does not answer sensibly."""
     try:
-        env = {key: value for key, value in os.environ.items() if key != "PYTHON_GIL"}
+        info = os.stat(path)
+    except OSError:
+        return None
+    key = (path, info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
+    with _ANSWERS_LOCK:
+        known = _ANSWERS.get(key)
+    if known is not None:
+        return known
+    try:
+        env = {name: value for name, value in os.environ.items() if name != "PYTHON_GIL"}
         done = subprocess.run([path, "-c", _PROBE], stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               env=env, timeout=PROBE_TIMEOUT_S, check=True)
-        facts = json.loads(done.stdout)
-    except (OSError, subprocess.SubprocessError, ValueError):
+        found = Interpreter(path=path, **json.loads(done.stdout))
+    except (OSError, subprocess.SubprocessError, ValueError, TypeError):
         return None
-    return Interpreter(path=path, **facts)
+    with _ANSWERS_LOCK:
+        _ANSWERS[key] = found
+    return found
 
 
 def discover(paths: Optional[Iterable[str]] = None) -> List[Interpreter]:

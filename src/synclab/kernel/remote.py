@@ -87,6 +87,5 @@ def run_in_interpreter(
         raise RemoteError(f"the experiment under {python} stopped early: {tail}")
     # an import at the child's start-up turns the GIL on before its own watch begins: its
     # warning is on stderr
-    modules = list(ended.get("gil_reenabled_by") or [])
-    modules += [name for name in gil.reenabled_in(stderr) if name not in modules]
-    return ExperimentResult(spec, runs, gil_at_start=ended.get("gil_at_start"), gil_reenabled_by=tuple(modules))
+    modules = gil.merged(ended.get("gil_reenabled_by") or [], gil.reenabled_in(stderr))
+    return ExperimentResult(spec, runs, gil_at_start=ended.get("gil_at_start"), gil_reenabled_by=modules)

@@ -20,7 +20,7 @@ def run_experiment(spec: ExperimentSpec, on_repeat: Optional[OnRepeat] = None) -
     this one for processes and pools, whose workers each run the loop on one thread."""
     validate(spec)
     runs: List[RepeatResult] = []
-    modules: List[str] = []
+    modules: "tuple[str, ...]" = ()
     hosted = spec.primitive in IN_PROCESS
     at_start: Optional[bool] = None
     with gil.Watch() as watch, gil.workers_inherit(spec.gil):
@@ -29,10 +29,9 @@ def run_experiment(spec: ExperimentSpec, on_repeat: Optional[OnRepeat] = None) -
             state = raw.gil_enabled if hosted else gil.is_enabled()
             if index == 0:
                 at_start = raw.gil_at_start if hosted else watch.at_start
-            modules += [name for name in raw.gil_reenabled_by if name not in modules]
+            modules = gil.merged(modules, raw.gil_reenabled_by)
             result = classify_repeat(index, spec, raw, state)
             runs.append(result)
             if on_repeat is not None:
                 on_repeat(result)
-    modules += [name for name in watch.modules if name not in modules]
-    return ExperimentResult(spec, runs, gil_at_start=at_start, gil_reenabled_by=tuple(modules))
+    return ExperimentResult(spec, runs, gil_at_start=at_start, gil_reenabled_by=gil.merged(modules, watch.modules))
