@@ -77,15 +77,7 @@ def validate_jobs(
     the reason, and the launcher leaves it out."""
     from synclab.app.config import to_spec
     from synclab.kernel import gil
-    from synclab.kernel.interpreters import resolve
     from synclab.kernel.spec import ConfigError, validate
-
-    found: Dict[str, Any] = {}  # each python value probed once per batch
-
-    def resolve_once(request: str) -> Any:
-        if request not in found:
-            found[request] = resolve(request)
-        return found[request]
 
     for overrides in batch:
         job = config_loader.load_sweep_config(master_config=master_config, sweep_overrides=list(overrides))
@@ -95,7 +87,7 @@ def validate_jobs(
         except ConfigError as error:
             raise SweepRefused(f"{error} (the sweep's job {' '.join(overrides)}); no job was run") from None
         try:
-            gil.target(spec, resolve=resolve_once)
+            gil.target(spec)  # each interpreter is probed once (kernel.interpreters keeps its answer)
         except gil.GilUnavailable as error:
             if not_run is None:
                 raise SweepRefused(f"{error} (the sweep's job {' '.join(overrides)}); no job was run") from None
@@ -226,10 +218,7 @@ class FilingLauncher(Launcher):
                       if tuple(overrides) in self.not_run]
         if impossible:
             self._record_not_run(job_overrides, initial_job_idx)
-        if not self.resume and not impossible:
-            with self.reusing_composed():
-                returns = list(self.inner.launch(job_overrides, initial_job_idx=initial_job_idx))
-        elif not self.resume:
+        if not self.resume:  # one launch for the batch, or one per run of numbers around the impossible
             returns = []
             chosen = [i for i in range(initial_job_idx, initial_job_idx + len(job_overrides)) if i not in impossible]
             with self.reusing_composed():

@@ -143,7 +143,7 @@ def merged(*names: "List[str] | tuple") -> "tuple[str, ...]":
     return tuple(dict.fromkeys(name for group in names for name in group))
 
 
-def target(spec: Any, resolve: Optional[Callable[[str], Any]] = None) -> "tuple[Optional[str], bool]":
+def target(spec: Any) -> "tuple[Optional[str], bool]":
     """The interpreter that runs the experiment's loop (None: this process) and whether it is a
     free-threaded build. A GIL state this process is not in needs a fresh interpreter: the GIL of
     a running process cannot be switched off, and the setting applies from the start.
@@ -151,8 +151,8 @@ def target(spec: Any, resolve: Optional[Callable[[str], Any]] = None) -> "tuple[
     import platform
 
     if spec.python is not None:
-        if resolve is None:
-            from synclab.kernel.interpreters import resolve
+        from synclab.kernel.interpreters import resolve  # probes interpreters: only when python= is set
+
         found = resolve(spec.python)
         check(spec.gil, found.free_threaded, f"python={spec.python} ({found.path}, Python {found.version})")
         return found.path, found.free_threaded
