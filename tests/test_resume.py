@@ -182,3 +182,28 @@ def test_once_an_interruption_is_concluded_further_signals_are_ignored_to_the_en
         for signum, handler in before.items():
             signal.signal(signum, handler)
     assert capsys.readouterr().err == "synclab: interrupted by SIGTERM\n"
+
+
+def test_a_finalizer_an_interruption_cut_short_is_dropped_and_any_other_error_still_shown():
+    """The traceback a second signal once left at exit: multiprocessing's Finalize made half-way."""
+    import types
+    from multiprocessing.util import Finalize
+
+    from synclab.app.interrupt import _quiet_about_cut_finalizers
+
+    shown = []
+    hook = _quiet_about_cut_finalizers(shown.append)
+    cut = object.__new__(Finalize)  # as __init__ leaves it when interrupted before it sets its key
+    hook(types.SimpleNamespace(object=cut, exc_value=AttributeError("_key"), exc_type=AttributeError))
+    assert shown == []
+    other = types.SimpleNamespace(object=object(), exc_value=AttributeError("x"), exc_type=AttributeError)
+    hook(other)
+    class Watched:
+        pass
+
+    watched = Watched()
+    whole = Finalize(watched, print)  # a finalizer made whole still reports its errors
+    failing = types.SimpleNamespace(object=whole, exc_value=AttributeError("y"), exc_type=AttributeError)
+    hook(failing)
+    whole.cancel()
+    assert shown == [other, failing]

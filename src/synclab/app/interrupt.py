@@ -15,7 +15,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 from loguru import logger
 
@@ -155,6 +155,21 @@ def _stop(job_dir: Path) -> None:
     logger.warning(f"job interrupted by {_signal_name()}: {job_dir}")
 
 
+def _quiet_about_cut_finalizers(previous: Any) -> Any:
+    """An interruption that lands inside multiprocessing's Finalize() leaves one half made: its
+    weak reference is set, its key is not, and when the object it watches goes at exit its call
+    fails with a traceback. Such a finalizer has nothing to finalize: that one is dropped; every
+    other unraisable error still goes to ``previous``."""
+
+    def hook(unraisable: Any) -> None:
+        cut = (type(unraisable.object).__name__ == "Finalize" and not hasattr(unraisable.object, "_key")
+               and isinstance(unraisable.exc_value, AttributeError))
+        if not cut:
+            previous(unraisable)
+
+    return hook
+
+
 def conclude() -> int:
     """After an interruption reached the top: mark the sweep's unfinished jobs, write its summary
     for what finished, say how to resume; return the exit status (128 + the signal).
@@ -164,6 +179,7 @@ def conclude() -> int:
     instead of the exit status this returns (an ignored signal stays ignored to the end)."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
+    sys.unraisablehook = _quiet_about_cut_finalizers(sys.unraisablehook)
     status = 128 + int(_STATE["signal"] or signal.SIGINT)
     sweep: Optional[Path] = _STATE["sweep"]
     if sweep is None or not sweep.is_dir():
