@@ -157,3 +157,21 @@ def test_a_refused_configuration_leaves_no_empty_dated_directory(tmp_path: Path,
     assert done.returncode == 2
     assert done.stderr.splitlines()[-1].startswith("synclab: configuration error: workers: must be >= 1, got 0")
     assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("args", [
+    ["hydra.run.dir=${hydra:runtime.cwd}/runs/${hydra:job.name}"],
+    ["hydra.run.dir=runs/${hydra.job.name}"],
+    ["-m", "amount=1,2", "hydra.sweep.dir=${hydra:runtime.cwd}/runs/${hydra:job.name}"],
+], ids=["run-hydra-resolver", "run-through-another-key", "sweep-hydra-resolver"])
+def test_a_directory_named_through_hydra_config_is_claimed_where_the_job_writes(tmp_path: Path, args: List[str]) -> None:
+    """The claim resolves the directory as the job does, with HydraConfig set, so the lock is
+    taken in the directory that then receives the result, and nothing else is made."""
+    done = subprocess.run([sys.executable, str(RUN_PY), *args, "workers=1", "times=10", "repeats=1"],
+                          cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=WAIT_S)
+    assert done.returncode == 0, done.stderr
+    results = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("result.json"))
+    expected = ["runs/synclab/0/result.json", "runs/synclab/1/result.json"] if "-m" in args else ["runs/synclab/result.json"]
+    assert results == expected
+    assert not list(tmp_path.rglob(claim.LOCK))  # released where it was taken
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]

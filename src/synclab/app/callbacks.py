@@ -60,7 +60,12 @@ def _claim(config: DictConfig, key: str) -> None:
 
     from synclab.app import claim
 
-    HydraConfig.instance().set_config(config)  # as the job will: the directory may use ${hydra:...}
+    group, _, name = key.rpartition(".")
+    raw = str(OmegaConf.to_container(OmegaConf.select(config, group), resolve=False)[name])
+    if "${" in raw.replace("${now:", ""):
+        # It may read HydraConfig (${hydra:...}), directly or through another key: set it as the
+        # job will. Only then: setting it copies the whole hydra node, a share of a run's start.
+        HydraConfig.instance().set_config(config)
     try:
         claim.claim(Path(str(OmegaConf.select(config, key))), key)
     except (claim.DirectoryInUse, OSError) as error:
