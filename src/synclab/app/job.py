@@ -3,11 +3,12 @@
 Everything Hydra-specific stays here and in config.py; the runner receives a frozen spec.
 """
 
+import gc
 import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, NoReturn, Optional
+from typing import Any, Dict, List, NoReturn, Optional, Tuple
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -216,9 +217,15 @@ def _discard_refused_sweep() -> Optional[str]:
     return None
 
 
+# The collector's thresholds from before run.py raised them for importing and composing.
+_gc_thresholds: Optional[Tuple[int, ...]] = None
+
+
 def _hydra_task(cfg: DictConfig) -> Any:
     # A SystemExit passes through Hydra's job runner untouched, so a refused config stops
     # here with its one line, before Hydra adds a report of its own.
+    if _gc_thresholds is not None:  # the run itself collects as the interpreter normally does
+        gc.set_threshold(*_gc_thresholds)
     ensure_console()
     hydra = HydraConfig.get()
     out = Path(hydra.runtime.output_dir)
@@ -235,12 +242,15 @@ def _hydra_task(cfg: DictConfig) -> Any:
     return data
 
 
-def launch(config_dir: Path, argv: Optional[list] = None) -> None:
-    """Run Hydra's command line on ``config_dir``; turn configuration errors into one line and exit 2."""
+def launch(config_dir: Path, argv: Optional[list] = None, gc_thresholds: Optional[Tuple[int, ...]] = None) -> None:
+    """Run Hydra's command line on ``config_dir``; turn configuration errors into one line and exit 2.
+    ``gc_thresholds``: the collector's own, restored when a job starts, if the caller raised them."""
+    global _gc_thresholds
     import hydra
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    _gc_thresholds = gc_thresholds
     full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let errors reach us instead of Hydra's multi-line report
     if argv is not None:
