@@ -36,6 +36,7 @@ from synclab.kernel.spec import LOCK_SUPPORT, ExperimentSpec  # noqa: E402
 
 Row = Tuple[str, float, str]
 TRIALS = 9  # min of alternated trials: this 2-CPU VM has noisy neighbours
+SINGLE_TRIALS = 15  # a whole process start is noisier than a loop
 FREE_THREADED_TRIALS = 25  # a free-threaded build's single thread varies more from trial to trial
 
 
@@ -103,12 +104,13 @@ def bench_overhead() -> List[Row]:
                 one.append(_timed(make(f"hydra.sweep.dir={tmp}/{name}-1-{trial}", 1), ROOT))
                 many.append(_timed(make(f"hydra.sweep.dir={tmp}/{name}-n-{trial}", jobs), ROOT))
             per_job[name] = (min(many) - min(one)) / (jobs - 1)
-        single = {}
-        for name, cmd in (
-            ("synclab", [sys.executable, str(ROOT / "run.py"), *tiny]),
-            ("bare", [sys.executable, str(bare)]),
-        ):
-            single[name] = min(_timed(cmd + [f"hydra.run.dir={tmp}/{name}-single-{t}"], ROOT) for t in range(5))
+        # alternated, so that a noisy neighbour's burst lands on both sides alike
+        commands = {"synclab": [sys.executable, str(ROOT / "run.py"), *tiny], "bare": [sys.executable, str(bare)]}
+        times: dict = {name: [] for name in commands}
+        for trial in range(SINGLE_TRIALS):
+            for name, cmd in commands.items():
+                times[name].append(_timed(cmd + [f"hydra.run.dir={tmp}/{name}-single-{trial}"], ROOT))
+        single = {name: min(values) for name, values in times.items()}
     ratio_job = per_job["synclab"] / per_job["bare"]
     ratio_single = single["synclab"] / single["bare"]
     return [
