@@ -15,7 +15,7 @@ HYDRA_SIDE = {"hydra", "omegaconf", "loguru"}
 # The kernel modules that start workers or run the measured loops (a package: all of it).
 WORKER_MODULES = {"synclab.kernel.primitives", "synclab.kernel.runner", "synclab.kernel.loops",
                   "synclab.kernel.locks", "synclab.kernel.child", "synclab.kernel.remote",
-                  "synclab.kernel.stress.engine"}
+                  "synclab.kernel.stress.engine", "synclab.kernel.stress.remote", "synclab.kernel.stress.child"}
 # Standard library names, for interpreters older than sys.stdlib_module_names (3.10).
 STDLIB = set(getattr(sys, "stdlib_module_names", ())) | {"__future__"}
 

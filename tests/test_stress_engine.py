@@ -398,3 +398,32 @@ def test_free_threaded_without_the_gil_shows_the_lost_update_and_a_lock_never_do
     [safe] = _in(free_threaded_python.path, str(locked), 1.0, "0")
     assert safe["gil_enabled"] is False and safe["samples"] > 10_000
     assert [(e["outcome"], e["grade"]) for e in safe["outcomes"]] == [("2", "acceptable")]
+
+
+def test_the_gil_setting_runs_the_tests_in_a_fresh_interpreter_of_that_state(
+        free_threaded_python, tests_file: Path) -> None:
+    """gil=enabled and gil=disabled on the same free-threaded build, through the child entry: each
+    result says the GIL state it ran in, and only the run without the GIL may lose an update."""
+    from synclab.kernel.stress.remote import run
+    from synclab.kernel.stress.spec import StressSpec
+
+    by_state = {}
+    for setting in ("enabled", "disabled"):
+        spec = StressSpec(f"{tests_file}:CounterIncrement", time_budget_s=0.5, python=free_threaded_python.path,
+                          gil=setting)
+        [result] = run(spec)
+        by_state[setting] = result
+        assert sum(e.count for e in result.outcomes) == result.samples > 0
+    assert by_state["enabled"].gil_enabled is True and by_state["disabled"].gil_enabled is False
+    assert [e.outcome for e in by_state["enabled"].outcomes] == ["2"]
+
+
+def test_gil_disabled_on_a_build_with_the_gil_is_refused(tests_file: Path) -> None:
+    from synclab.kernel.gil import GilUnavailable, free_threaded
+    from synclab.kernel.stress.remote import run
+    from synclab.kernel.stress.spec import StressSpec
+
+    if free_threaded():
+        pytest.skip("this interpreter is a free-threaded build")
+    with pytest.raises(GilUnavailable, match="gil: 'disabled' needs a free-threaded build"):
+        run(StressSpec(str(tests_file), gil="disabled"))

@@ -27,6 +27,17 @@ class RemoteError(RuntimeError):
     """The other interpreter failed in a way that is not a configuration error."""
 
 
+def reap(proc: "subprocess.Popen[str]", errors: Any) -> str:
+    """Kill the child if it still runs, wait for it, and return what it wrote to its stderr file."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    errors.seek(0)
+    text = errors.read()
+    errors.close()
+    return str(text)
+
+
 def run_in_interpreter(
     python: str,
     spec: ExperimentSpec,
@@ -74,12 +85,7 @@ def run_in_interpreter(
         proc.wait()
     finally:
         watchdog.cancel()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        errors.seek(0)
-        stderr = errors.read()
-        errors.close()
+        stderr = reap(proc, errors)
     if error is not None:
         raise ConfigError(error)
     if ended is None:

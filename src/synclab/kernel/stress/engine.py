@@ -16,18 +16,15 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Callable, Counter, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Counter, Dict, List, Optional, Sequence, Tuple
 
 from synclab.kernel import gil
 from synclab.kernel.stress.api import ERROR, StressError, StressTest
 from synclab.kernel.stress.grading import Grader, unreachable_keys
+from synclab.kernel.stress.loading import load
 from synclab.kernel.stress.result import OutcomeCount, StressResult
+from synclab.kernel.stress.spec import DEFAULT_STRIDE, DEFAULT_TIME_BUDGET_S, StressSpec, problems
 
-DEFAULT_TIME_BUDGET_S = 1.0
-DEFAULT_STRIDE = 1000
-MAX_STRIDE = 1_000_000
-MAX_THREADS = 64  # actors x threads per actor
-MAX_TIME_BUDGET_S = 24 * 3600.0
 STRIDE_TIMEOUT_S = 60.0  # an actor that has not finished a stride by then is reported, not waited for
 # Bounds on what a run keeps: distinct outcomes beyond MAX_OUTCOMES are counted in one bucket
 # (graded as the worst of them), and an outcome's text is cut at MAX_OUTCOME_CHARS.
@@ -146,19 +143,6 @@ class _Histogram:
         return tuple(sorted(found, key=lambda entry: (-entry.count, entry.outcome)))
 
 
-def check_settings(time_budget_s: Any, stride: Any, threads_per_actor: Any, actors: int) -> None:
-    """One line naming the setting and what it takes, before anything runs."""
-    if isinstance(time_budget_s, bool) or not isinstance(time_budget_s, (int, float)) \
-            or not 0 < time_budget_s <= MAX_TIME_BUDGET_S:
-        raise StressError(f"stress.time_budget_s: seconds, > 0 and <= {MAX_TIME_BUDGET_S:g}, got {time_budget_s!r}")
-    if isinstance(stride, bool) or not isinstance(stride, int) or not 1 <= stride <= MAX_STRIDE:
-        raise StressError(f"stress.stride: states per stride, an integer from 1 to {MAX_STRIDE}, got {stride!r}")
-    if isinstance(threads_per_actor, bool) or not isinstance(threads_per_actor, int) or threads_per_actor < 1 \
-            or actors * threads_per_actor > MAX_THREADS:
-        raise StressError(f"stress.threads_per_actor: an integer >= 1, with at most {MAX_THREADS} threads in all "
-                          f"({actors} actors), got {threads_per_actor!r}")
-
-
 def _build(test: StressTest, count: int) -> List[Any]:
     cls = test.cls
     try:
@@ -176,10 +160,10 @@ def run_stress(test: StressTest, time_budget_s: float = DEFAULT_TIME_BUDGET_S, s
     be built; an actor or arbiter that raises is not an error of the run: its sample's outcome
     is ``error`` and its first traceback is kept.
     """
-    check_settings(time_budget_s, stride, threads_per_actor, len(test.actors))
-    if switch_interval is not None and (isinstance(switch_interval, bool) or not isinstance(switch_interval, (int, float))
-                                        or not 0 < switch_interval <= 1):
-        raise StressError(f"switch_interval: seconds, > 0 and <= 1, got {switch_interval!r}")
+    wrong = problems(StressSpec(test.name, None, time_budget_s, stride, threads_per_actor, switch_interval),
+                     len(test.actors))
+    if wrong:
+        raise StressError(wrong[0])
     _build(test, 1)  # a state that cannot be built is said before any thread starts
     functions = [getattr(test.cls, name) for name in test.actors for _ in range(threads_per_actor)]
     arbiter = getattr(test.cls, "arbiter") if test.arbiter else None
@@ -250,5 +234,14 @@ def run_stress(test: StressTest, time_budget_s: float = DEFAULT_TIME_BUDGET_S, s
     )
 
 
-def run_all(tests: Iterable[StressTest], **settings: Any) -> List[StressResult]:
-    return [run_stress(test, **settings) for test in tests]
+def run_spec(spec: StressSpec, on_result: Optional[Callable[[StressResult], None]] = None) -> List[StressResult]:
+    """Every test ``spec`` names, run in this process one after another."""
+    wrong = problems(spec)
+    if wrong:
+        raise StressError(wrong[0])
+    results = []
+    for test in load(spec.target, spec.pattern):
+        results.append(run_stress(test, spec.time_budget_s, spec.stride, spec.threads_per_actor, spec.switch_interval))
+        if on_result is not None:
+            on_result(results[-1])
+    return results

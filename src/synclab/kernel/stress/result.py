@@ -73,3 +73,26 @@ class StressResult:
             "gil_enabled_at_start": self.gil_enabled_at_start,
             "gil_enabled": self.gil_enabled,
         }
+
+
+def from_dict(data: Dict[str, Any]) -> StressResult:
+    """A result as to_dict wrote it (a child interpreter's, trusted as the kernel's own output;
+    result.json is judged by records, never read back through this)."""
+    return StressResult(
+        test=data["test"],
+        description=data["description"],
+        samples=data["samples"],
+        strides=data["strides"],
+        stride=data["stride"],
+        threads_per_actor=data["threads_per_actor"],
+        time_budget_s=data["time_budget_s"],
+        seconds=data["seconds"],
+        outcomes=tuple(OutcomeCount(**entry) for entry in data["outcomes"]),
+        declared=tuple(Declared(**entry) for entry in data["declared"]),
+        default=data["default"],
+        error=data["error"],
+        warnings=tuple(data["warnings"]),
+        switch_interval=data["switch_interval"],
+        gil_enabled_at_start=data["gil_enabled_at_start"],
+        gil_enabled=data["gil_enabled"],
+    )
