@@ -28,14 +28,17 @@ def number(value: Optional[float], spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], left: int = 0, rule: bool = True) -> str:
+def format_table(headers: Sequence[str], rows: Iterable[Sequence[Any]], left: int = 0, rule: bool = True,
+                 text: Sequence[int] = ()) -> str:
     """Columns two spaces apart: the first ``left`` flush left (names, keys), the rest flush right
-    (numbers); a rule of dashes under the headers unless ``rule`` is false."""
+    (numbers) but for the ``text`` columns (by index), also flush left; a rule of dashes under the
+    headers unless ``rule`` is false."""
     cells = [[_cell(v) for v in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
 
     def line(values: Sequence[str]) -> str:
-        return "  ".join(v.ljust(w) if i < left else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths))).rstrip()
+        return "  ".join(v.ljust(w) if i < left or i in text else v.rjust(w)
+                         for i, (v, w) in enumerate(zip(values, widths))).rstrip()
 
     lines = [line(headers), *([line(["-" * w for w in widths])] if rule else []), *(line(row) for row in cells)]
     return "\n".join(lines)
