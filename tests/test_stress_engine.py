@@ -14,7 +14,8 @@ import pytest
 
 import synclab
 from synclab.kernel.stress import api
-from synclab.kernel.stress.engine import MAX_OUTCOMES, OTHER, run_stress
+from synclab.kernel.stress.engine import MAX_OUTCOMES, run_stress
+from synclab.kernel.stress.grading import OTHER
 from synclab.kernel.stress.grading import Grader
 from synclab.kernel.stress.loading import load
 

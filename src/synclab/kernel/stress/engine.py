@@ -20,7 +20,7 @@ from typing import Any, Callable, Counter, Dict, List, Optional, Sequence, Tuple
 
 from synclab.kernel import gil
 from synclab.kernel.stress.api import ERROR, StressError, StressTest
-from synclab.kernel.stress.grading import Grader, unreachable_keys
+from synclab.kernel.stress.grading import OTHER, Grader, unreachable_keys
 from synclab.kernel.stress.loading import load
 from synclab.kernel.stress.result import OutcomeCount, StressResult
 from synclab.kernel.stress.spec import DEFAULT_STRIDE, DEFAULT_TIME_BUDGET_S, StressSpec, problems
@@ -30,7 +30,6 @@ STRIDE_TIMEOUT_S = 60.0  # an actor that has not finished a stride by then is re
 # (graded as the worst of them), and an outcome's text is cut at MAX_OUTCOME_CHARS.
 MAX_OUTCOMES = 1000
 MAX_OUTCOME_CHARS = 200
-OTHER = "(other outcomes)"
 _FOLD_AT = 10_000  # distinct value tuples kept before they are turned into outcome text
 
 _FAILED = object()  # stands for the value of a call that raised

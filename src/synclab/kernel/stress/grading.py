@@ -7,6 +7,8 @@ from typing import Dict, Sequence, Tuple
 from synclab.kernel.stress.api import ERROR, Declared
 
 FORBIDDEN = "forbidden"
+# The bucket that counts the distinct outcomes beyond what a run keeps: graded as the worst of them.
+OTHER = "(other outcomes)"
 
 
 class Grader:

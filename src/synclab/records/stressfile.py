@@ -1,0 +1,254 @@
+"""stress.json: the one place that knows its format. What a stress run writes (every test's outcome
+histogram, the settings and the interpreter it ran in) and the checks a reader makes before it
+believes any of it.
+
+A stress run's directory holds stress.json where a balance run's holds result.json, so the
+balance readers never mistake one for the other. Like result.json, its grades, statuses, sample
+counts and rates are claims: a reader re-derives each from the counts and the stored declaration
+(the test's outcome keys and default grade) and names every claim that disagrees.
+
+Format history of stress.json (``schema_version``):
+
+- 1: ``config`` (the StressSpec and the job's overrides), ``tests`` (one StressResult each, with
+  its ``declared`` outcome keys and ``default`` grade), ``interpreter`` (as result.json records
+  it) and ``gil`` (``enabled_at_start``, ``enabled``: on at any point of any test).
+"""
+
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from synclab.kernel.outcome import GRADES
+from synclab.kernel.stress.api import Declared
+from synclab.kernel.stress.grading import OTHER, Grader
+from synclab.kernel.stress.result import StressResult
+from synclab.records.files import STRESS
+
+SCHEMA_VERSION = 1
+SCHEMA_VERSIONS = (1,)  # what this synclab reads
+MAX_TESTS = 10_000  # tests one stress.json may hold
+MAX_OUTCOMES = 1_001  # outcomes per test: the engine keeps 1000 and one bucket for the rest
+MAX_COUNT = 2**63
+
+
+class Unusable(ValueError):
+    """A stress.json that cannot be judged; the message names the field."""
+
+
+def gil_record(results: Sequence[StressResult], at_start: Optional[bool]) -> Dict[str, Any]:
+    states = [at_start] + [result.gil_enabled for result in results]
+    enabled = True if any(state is True for state in states) else (None if None in states else False)
+    return {"enabled_at_start": at_start, "enabled": enabled}
+
+
+def document(config: Mapping[str, Any], results: Sequence[StressResult], interpreter: Mapping[str, Any]
+             ) -> Dict[str, Any]:
+    """What stress.json holds for a run; ``interpreter`` is kernel.env.interpreter_record's, with
+    its gil_enabled taken from what the tests saw."""
+    at_start = results[0].gil_enabled_at_start if results else None
+    gil = gil_record(results, at_start)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "workload": "stress",
+        "config": dict(config),
+        "tests": [result.to_dict() for result in results],
+        "interpreter": {**interpreter, "gil_enabled": gil["enabled"]},
+        "gil": gil,
+    }
+
+
+@dataclass(frozen=True)
+class JudgedOutcome:
+    outcome: str
+    count: int
+    grade: str  # as the declaration grades it
+    description: str
+    claimed_grade: Optional[str]
+
+
+@dataclass(frozen=True)
+class JudgedTest:
+    test: str
+    description: str
+    samples: int
+    seconds: Optional[float]
+    samples_per_s: Optional[float]  # derived from samples and seconds
+    stride: Optional[int]
+    outcomes: Tuple[JudgedOutcome, ...]  # most often seen first
+    status: str  # the worst grade seen
+    gil_enabled: Optional[bool]
+    warnings: Tuple[str, ...]
+    error: Optional[str]
+
+    def to_dict(self) -> Dict[str, Any]:
+        """In StressResult.to_dict's shape, with the judged grades: what reports.histogram prints."""
+        return {
+            "test": self.test, "description": self.description, "samples": self.samples, "seconds": self.seconds,
+            "samples_per_s": self.samples_per_s, "stride": self.stride, "gil_enabled": self.gil_enabled,
+            "outcomes": [{"outcome": o.outcome, "count": o.count, "grade": o.grade, "description": o.description}
+                         for o in self.outcomes],
+            "warnings": list(self.warnings), "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class StressJudgement:
+    config: Dict[str, Any]
+    tests: Tuple[JudgedTest, ...]
+    inconsistencies: Tuple[str, ...]
+    gil_enabled: Optional[bool]
+
+
+def _type_error(where: str, value: Any, wanted: str) -> Unusable:
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return Unusable(f"malformed {STRESS}: {where} is {shown}, expected {wanted}")
+
+
+def _int(holder: Mapping[str, Any], key: str, where: str, low: int = 0) -> int:
+    value = holder.get(key)
+    if type(value) is not int or not low <= value < MAX_COUNT:
+        raise _type_error(where + key, value, f"an integer >= {low}")
+    return value
+
+
+def _text(holder: Mapping[str, Any], key: str, where: str, optional: bool = False) -> Optional[str]:
+    value = holder.get(key)
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise _type_error(where + key, value, "a string")
+    return value
+
+
+def _float(holder: Mapping[str, Any], key: str, where: str) -> Optional[float]:
+    value = holder.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise _type_error(where + key, value, "seconds, a finite number >= 0")
+    return float(value)
+
+
+def _bool(holder: Mapping[str, Any], key: str, where: str) -> Optional[bool]:
+    value = holder.get(key)
+    if value is not None and type(value) is not bool:
+        raise _type_error(where + key, value, "true, false or null")
+    return value
+
+
+def _declared(test: Mapping[str, Any], where: str) -> Tuple[List[Declared], str]:
+    entries = test.get("declared")
+    if not isinstance(entries, list):
+        raise _type_error(where + "declared", entries, "a list")
+    declared = []
+    for index, entry in enumerate(entries):
+        inner = f"{where}declared[{index}]."
+        if type(entry) is not dict:
+            raise _type_error(inner[:-1], entry, "an object")
+        grade = _text(entry, "grade", inner)
+        if grade not in GRADES:
+            raise _type_error(inner + "grade", grade, " | ".join(GRADES))
+        regex = entry.get("regex")
+        if type(regex) is not bool:
+            raise _type_error(inner + "regex", regex, "true or false")
+        key = _text(entry, "key", inner)
+        if regex:
+            import re
+
+            try:
+                re.compile(key)  # type: ignore[arg-type]
+            except (re.error, RecursionError, OverflowError):
+                raise _type_error(inner + "key", key, "a regular expression") from None
+        declared.append(Declared(key, regex, grade, _text(entry, "description", inner) or ""))  # type: ignore[arg-type]
+    default = _text(test, "default", where)
+    if default not in GRADES:
+        raise _type_error(where + "default", default, " | ".join(GRADES))
+    return declared, default  # type: ignore[return-value]
+
+
+def _judge_test(test: Any, index: int, problems: List[str]) -> JudgedTest:
+    where = f"tests[{index}]."
+    if type(test) is not dict:
+        raise _type_error(f"tests[{index}]", test, "an object")
+    name = _text(test, "test", where)
+    samples = _int(test, "samples", where)
+    seconds = _float(test, "seconds", where)
+    declared, default = _declared(test, where)
+    grader = Grader(declared, default)
+    entries = test.get("outcomes")
+    if not isinstance(entries, list) or len(entries) > MAX_OUTCOMES:
+        raise _type_error(where + "outcomes", entries, f"a list of at most {MAX_OUTCOMES} outcomes")
+    judged: List[JudgedOutcome] = []
+    said: List[str] = []
+    seen_texts = set()
+    for position, entry in enumerate(entries):
+        inner = f"{where}outcomes[{position}]."
+        if type(entry) is not dict:
+            raise _type_error(inner[:-1], entry, "an object")
+        text = _text(entry, "outcome", inner)
+        count = _int(entry, "count", inner, low=1)
+        claimed = _text(entry, "grade", inner, optional=True)
+        if text in seen_texts:
+            said.append(f"outcome {text!r} listed twice")
+        seen_texts.add(text)
+        grade, description = grader.grade(text)  # type: ignore[arg-type]
+        if text == OTHER and claimed in GRADES:
+            grade = claimed  # the engine's bucket: graded as the worst of what it counts, not re-derivable
+        if claimed is not None and claimed != grade:
+            said.append(f"outcome {text!r} graded {claimed}, its declaration says {grade}")
+        judged.append(JudgedOutcome(text, count, grade, description, claimed))  # type: ignore[arg-type]
+    total = sum(entry.count for entry in judged)
+    if total != samples:
+        said.append(f"its outcome counts add up to {total:,}, it claims {samples:,} samples")
+    strides, stride = test.get("strides"), test.get("stride")
+    if type(strides) is int and type(stride) is int and strides * stride != samples:
+        said.append(f"{strides} strides of {stride} are {strides * stride:,} samples, it claims {samples:,}")
+    rate = samples / seconds if seconds else None
+    claimed_rate = test.get("samples_per_s")
+    if claimed_rate is not None and (rate is None or not isinstance(claimed_rate, (int, float))
+                                     or isinstance(claimed_rate, bool) or abs(claimed_rate - rate) > max(1.0, rate * 1e-3)):
+        said.append(f"samples_per_s {claimed_rate!r}, its samples and seconds say "
+                    f"{'none' if rate is None else format(rate, ',.1f')}")
+    warnings = test.get("warnings") or []
+    if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+        raise _type_error(where + "warnings", warnings, "a list of strings")
+    problems.extend(f"{name}: {line}" for line in said)
+    ordered = tuple(sorted(judged, key=lambda entry: (-entry.count, entry.outcome)))
+    status = next((g for g in ("forbidden", "interesting") if any(o.grade == g for o in ordered)), "acceptable")
+    return JudgedTest(name, _text(test, "description", where, optional=True) or "", samples, seconds,  # type: ignore[arg-type]
+                      None if rate is None else round(rate, 1), stride if type(stride) is int else None, ordered,
+                      status, _bool(test, "gil_enabled", where), tuple(warnings), _text(test, "error", where, optional=True))
+
+
+def judge_stress(data: Any) -> StressJudgement:
+    """Judge a parsed stress.json; raise Unusable naming the first field that cannot be read."""
+    if type(data) is not dict:
+        raise Unusable(f"malformed {STRESS}: not a JSON object")
+    version = data.get("schema_version")
+    if type(version) is not int or version not in SCHEMA_VERSIONS:
+        raise Unusable(f"{STRESS} has schema_version {version!r}; this synclab reads "
+                       f"{', '.join(map(str, SCHEMA_VERSIONS))}")
+    config, tests = data.get("config"), data.get("tests")
+    if type(config) is not dict:
+        raise Unusable(f"malformed {STRESS}: no config object")
+    if not isinstance(tests, list) or not tests:
+        raise Unusable(f"malformed {STRESS}: no tests list" if not isinstance(tests, list) else f"{STRESS} records no tests")
+    if len(tests) > MAX_TESTS:
+        raise Unusable(f"malformed {STRESS}: more than {MAX_TESTS} tests")
+    problems: List[str] = []
+    judged = tuple(_judge_test(test, index, problems) for index, test in enumerate(tests))
+    states = [test.gil_enabled for test in judged]
+    enabled = True if any(s is True for s in states) else (None if None in states else False)
+    record = data.get("gil")
+    if type(record) is dict:
+        claimed = _bool(record, "enabled", "gil.")
+        if claimed is False and enabled is not False:
+            problems.append("claims the GIL was disabled throughout; a test ran with it"
+                            if enabled else "claims the GIL was disabled throughout; a test's GIL state is not known")
+    interpreter = data.get("interpreter")
+    if type(interpreter) is dict:
+        claimed = _bool(interpreter, "gil_enabled", "interpreter.")
+        if claimed is False and enabled is not False:
+            problems.append("interpreter.gil_enabled claims false; a test ran with the GIL or in a state not known")
+    return StressJudgement(config, judged, tuple(problems), enabled)
