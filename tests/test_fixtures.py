@@ -46,8 +46,8 @@ def test_every_documented_version_is_read_and_has_fixtures():
 
 def test_each_version_holds_what_its_history_says():
     """1: no timeout flag and no interpreter, and its first files no grading either; 2: both, always;
-    3: the GIL asked after every repeat, and the run's record of it."""
-    by_version = {1: [], 2: [], 3: []}
+    3: the GIL asked after every repeat, and the run's record of it; 4: its workload, and only 4."""
+    by_version = {1: [], 2: [], 3: [], 4: []}
     for name in NAMES:
         data = fixture(name)
         by_version[data["schema_version"]].append(data)
@@ -58,13 +58,15 @@ def test_each_version_holds_what_its_history_says():
     assert graded and ungraded  # both kinds of schema 1 are still read
     assert all("grade" not in run and "overrides" not in data and "host" not in data
                for data in ungraded for run in data["runs"])
-    for data in by_version[2] + by_version[3]:
+    assert all(data["workload"] == "balance" for data in by_version[4]) and by_version[4]
+    assert all("workload" not in data for version in (1, 2, 3) for data in by_version[version])
+    for data in by_version[2] + by_version[3] + by_version[4]:
         assert isinstance(data["interpreter"], dict) and data["grading"]
         assert all(type(run["timed_out"]) is bool and "grade" in run for run in data["runs"])
     for data in by_version[2]:
         assert "gil" not in data and all("gil_enabled" not in run for run in data["runs"])
     builds = set()
-    for data in by_version[3]:
+    for data in by_version[3] + by_version[4]:
         states = {run["gil_enabled"] for run in data["runs"]}
         assert states == {data["gil"]["enabled"]} == {data["interpreter"]["gil_enabled"]}
         builds.add((data["interpreter"]["free_threaded"], data["gil"]["enabled"]))
@@ -77,7 +79,7 @@ def test_every_outcome_has_a_real_repeat():
 
 
 def test_the_readme_names_the_run_behind_every_fixture():
-    results_part = (FIXTURES / "README.md").read_text().split("\n## stress/")[0]  # stress.json: test_stressfile
+    results_part = (FIXTURES / "README.md").read_text().split("\n## stress/")[0]  # stress runs: test_stressjudge
     notes = dict(re.findall(r"^- `([^`]+)`: (.+)$", results_part, re.MULTILINE))
     assert sorted(notes) == NAMES
     for name, note in notes.items():

@@ -7,8 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-RESULT = "result.json"  # a job's configuration, every repeat and its summary (records.resultfile)
-STRESS = "stress.json"  # a stress run's outcome histograms, one per test (records.stressfile)
+RESULT = "result.json"  # a job's configuration, every repeat (or stress test) and its summary (records.resultfile)
 ENV = "env.json"  # the environment the job ran in (kernel.env; its diff beside it: kernel.env.PATCH)
 LOG = "run.log"  # one line per repeat
 INTERRUPTED = "interrupted.json"  # left by a job stopped before its result

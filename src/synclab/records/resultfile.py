@@ -14,28 +14,61 @@ Format history of result.json (``schema_version``):
   (``enabled_at_start``, ``enabled`` at any point, ``came_back``, ``reenabled_by``: the modules
   whose import turned it back on). ``interpreter.gil_enabled`` is ``gil.enabled``: a run claims
   "GIL disabled" only if no repeat ran with it.
+- 4: ``workload``: ``balance`` (every earlier version's, the shape above) or ``stress``. A stress
+  run's result.json holds ``config`` (its StressSpec and overrides), ``tests`` (each test's outcome
+  histogram, samples, rate, its ``declared`` outcome keys and ``default`` grade: what its grades are
+  re-derived from, by records.stressjudge), ``interpreter`` and ``gil`` (``enabled_at_start``,
+  ``enabled``: on at any point of any test), and no ``runs``.
 """
 
 import statistics
 from dataclasses import asdict
-from typing import Any, Dict, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Sequence
 
 from synclab.kernel.outcome import DRIFT_OUTCOMES, drift_stats, grade_table
 from synclab.kernel.results import ExperimentResult
 
-SCHEMA_VERSION = 3
-SCHEMA_VERSIONS = (1, 2, 3)  # what this synclab reads
+if TYPE_CHECKING:
+    from synclab.kernel.stress.result import StressResult
+
+SCHEMA_VERSION = 4
+SCHEMA_VERSIONS = (1, 2, 3, 4)  # what this synclab reads
+WORKLOADS = ("balance", "stress")  # schema 4's ``workload``; before it, every result is a balance one
 
 
 def document(result: ExperimentResult) -> Dict[str, Any]:
     """What result.json holds for a run, before the job adds its overrides, host and interpreter."""
     return {
         "schema_version": SCHEMA_VERSION,
+        "workload": "balance",
         "config": result.spec.to_dict(),
         "grading": grade_table(result.spec.lock, result.spec.grades),
         "runs": [asdict(run) for run in result.runs],
         "summary": summarize(result.runs),
         "gil": gil_record(result),
+    }
+
+
+def workload(data: Mapping[str, Any]) -> Any:
+    """What a parsed result.json records: ``balance`` before schema 4; a reader checks the value."""
+    version = data.get("schema_version")
+    return data.get("workload") if type(version) is int and version >= 4 else "balance"
+
+
+def stress_document(config: Mapping[str, Any], results: Sequence["StressResult"], interpreter: Mapping[str, Any]
+                    ) -> Dict[str, Any]:
+    """What result.json holds for a stress run; ``interpreter`` is kernel.env.interpreter_record's,
+    its gil_enabled taken from what the tests saw."""
+    at_start = results[0].gil_enabled_at_start if results else None
+    states = [at_start] + [result.gil_enabled for result in results]
+    enabled = True if any(state is True for state in states) else (None if None in states else False)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "workload": "stress",
+        "config": dict(config),
+        "tests": [result.to_dict() for result in results],
+        "interpreter": {**interpreter, "gil_enabled": enabled},
+        "gil": {"enabled_at_start": at_start, "enabled": enabled},
     }
 
 

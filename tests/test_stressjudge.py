@@ -1,4 +1,4 @@
-"""stress.json read back: the real fixtures judged consistent, and every doctored claim named."""
+"""A stress run's result.json read back: the real fixtures judged consistent, and every doctored claim named."""
 
 import copy
 import json
@@ -10,8 +10,8 @@ import pytest
 import synclab
 from synclab.kernel.stress.api import declaration
 from synclab.kernel.stress.engine import run_stress
-from synclab.records import stressfile
-from synclab.records.stressfile import Unusable, judge_stress
+from synclab.records import resultfile
+from synclab.records.stressjudge import Unusable, judge_stress
 
 FIXTURES = Path(__file__).parent / "fixtures" / "stress"
 NAMES = sorted(path.name for path in FIXTURES.glob("*.json"))
@@ -21,9 +21,10 @@ def _fixture(name: str) -> dict:
     return json.loads((FIXTURES / name).read_text())
 
 
-def test_there_are_fixtures_of_every_schema_version() -> None:
-    versions = {_fixture(name)["schema_version"] for name in NAMES}
-    assert versions == set(stressfile.SCHEMA_VERSIONS) and len(NAMES) >= 2
+def test_there_are_stress_fixtures_of_the_current_schema() -> None:
+    assert {(_fixture(name)["schema_version"], _fixture(name)["workload"]) for name in NAMES} == {
+        (resultfile.SCHEMA_VERSION, "stress")}
+    assert len(NAMES) >= 2
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -49,14 +50,14 @@ def test_the_readme_names_the_command_behind_every_fixture() -> None:
 
 
 def test_the_fixtures_show_what_their_runs_saw() -> None:
-    racy = judge_stress(_fixture("stress-schema1-free-threaded.json"))
+    racy = judge_stress(_fixture("result-schema4-stress-free-threaded.json"))
     assert racy.gil_enabled is False and racy.tests[0].status == "interesting"
-    failing = judge_stress(_fixture("stress-schema1-error.json")).tests[0]
+    failing = judge_stress(_fixture("result-schema4-stress-error.json")).tests[0]
     assert failing.status == "forbidden" and "RuntimeError: every third state" in failing.error
 
 
 def _doctored(change) -> dict:
-    data = copy.deepcopy(_fixture("stress-schema1-free-threaded.json"))
+    data = copy.deepcopy(_fixture("result-schema4-stress-free-threaded.json"))
     change(data)
     return data
 
@@ -87,8 +88,8 @@ def test_a_declaration_edited_to_grade_the_race_acceptable_is_believed_for_grade
 
 
 @pytest.mark.parametrize("change, field", [
-    (lambda d: d.update(schema_version=2), "schema_version 2"),
-    (lambda d: d.update(schema_version=True), "schema_version True"),
+    (lambda d: d.update(workload="balance"), "not a stress run's (its workload reads 'balance')"),
+    (lambda d: d.update(schema_version=3), "not a stress run's (its workload reads 'balance')"),
     (lambda d: d.update(tests=[]), "records no tests"),
     (lambda d: d.update(tests={}), "no tests list"),
     (lambda d: d["tests"][0].update(samples=-1), "tests[0].samples"),
@@ -120,6 +121,6 @@ def test_what_a_live_run_writes_is_judged_consistent() -> None:
             return 1
 
     result = run_stress(declaration(One), time_budget_s=0.01, stride=10)
-    data = json.loads(json.dumps(stressfile.document({"target": "x"}, [result], {"implementation": "CPython"})))
+    data = json.loads(json.dumps(resultfile.stress_document({"target": "x"}, [result], {"implementation": "CPython"})))
     judged = judge_stress(data)
     assert judged.inconsistencies == () and judged.tests[0].to_dict()["outcomes"] == data["tests"][0]["outcomes"]

@@ -1,60 +1,26 @@
-"""stress.json: the one place that knows its format. What a stress run writes (every test's outcome
-histogram, the settings and the interpreter it ran in) and the checks a reader makes before it
-believes any of it.
-
-A stress run's directory holds stress.json where a balance run's holds result.json, so the
-balance readers never mistake one for the other. Like result.json, its grades, statuses, sample
-counts and rates are claims: a reader re-derives each from the counts and the stored declaration
-(the test's outcome keys and default grade) and names every claim that disagrees.
-
-Format history of stress.json (``schema_version``):
-
-- 1: ``config`` (the StressSpec and the job's overrides), ``tests`` (one StressResult each, with
-  its ``declared`` outcome keys and ``default`` grade), ``interpreter`` (as result.json records
-  it) and ``gil`` (``enabled_at_start``, ``enabled``: on at any point of any test).
+"""The judge of a stress run's result.json (schema 4, ``workload: stress``; its format is
+records.resultfile's): its grades, statuses, sample counts and rates are claims, re-derived from
+the counts and the stored declaration (the test's outcome keys and default grade), and every
+claim that disagrees is named in one line. A field that cannot be read makes the record Unusable.
 """
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from synclab.kernel.outcome import GRADES
 from synclab.kernel.stress.api import Declared
 from synclab.kernel.stress.grading import OTHER, Grader
-from synclab.kernel.stress.result import StressResult
-from synclab.records.files import STRESS
+from synclab.records.files import RESULT
+from synclab.records.resultfile import workload
 
-SCHEMA_VERSION = 1
-SCHEMA_VERSIONS = (1,)  # what this synclab reads
-MAX_TESTS = 10_000  # tests one stress.json may hold
+MAX_TESTS = 10_000  # tests one stress run may hold
 MAX_OUTCOMES = 1_001  # outcomes per test: the engine keeps 1000 and one bucket for the rest
 MAX_COUNT = 2**63
 
 
 class Unusable(ValueError):
-    """A stress.json that cannot be judged; the message names the field."""
-
-
-def gil_record(results: Sequence[StressResult], at_start: Optional[bool]) -> Dict[str, Any]:
-    states = [at_start] + [result.gil_enabled for result in results]
-    enabled = True if any(state is True for state in states) else (None if None in states else False)
-    return {"enabled_at_start": at_start, "enabled": enabled}
-
-
-def document(config: Mapping[str, Any], results: Sequence[StressResult], interpreter: Mapping[str, Any]
-             ) -> Dict[str, Any]:
-    """What stress.json holds for a run; ``interpreter`` is kernel.env.interpreter_record's, with
-    its gil_enabled taken from what the tests saw."""
-    at_start = results[0].gil_enabled_at_start if results else None
-    gil = gil_record(results, at_start)
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "workload": "stress",
-        "config": dict(config),
-        "tests": [result.to_dict() for result in results],
-        "interpreter": {**interpreter, "gil_enabled": gil["enabled"]},
-        "gil": gil,
-    }
+    """A stress result that cannot be judged; the message names the field."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +68,7 @@ class StressJudgement:
 def _type_error(where: str, value: Any, wanted: str) -> Unusable:
     shown = repr(value)
     shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    return Unusable(f"malformed {STRESS}: {where} is {shown}, expected {wanted}")
+    return Unusable(f"malformed {RESULT}: {where} is {shown}, expected {wanted}")
 
 
 def _int(holder: Mapping[str, Any], key: str, where: str, low: int = 0) -> int:
@@ -222,20 +188,19 @@ def _judge_test(test: Any, index: int, problems: List[str]) -> JudgedTest:
 
 
 def judge_stress(data: Any) -> StressJudgement:
-    """Judge a parsed stress.json; raise Unusable naming the first field that cannot be read."""
+    """Judge a parsed stress result.json (its schema_version already read as 4 or later);
+    raise Unusable naming the first field that cannot be read."""
     if type(data) is not dict:
-        raise Unusable(f"malformed {STRESS}: not a JSON object")
-    version = data.get("schema_version")
-    if type(version) is not int or version not in SCHEMA_VERSIONS:
-        raise Unusable(f"{STRESS} has schema_version {version!r}; this synclab reads "
-                       f"{', '.join(map(str, SCHEMA_VERSIONS))}")
+        raise Unusable(f"malformed {RESULT}: not a JSON object")
+    if workload(data) != "stress":
+        raise Unusable(f"{RESULT} is not a stress run's (its workload reads {workload(data)!r})")
     config, tests = data.get("config"), data.get("tests")
     if type(config) is not dict:
-        raise Unusable(f"malformed {STRESS}: no config object")
+        raise Unusable(f"malformed {RESULT}: no config object")
     if not isinstance(tests, list) or not tests:
-        raise Unusable(f"malformed {STRESS}: no tests list" if not isinstance(tests, list) else f"{STRESS} records no tests")
+        raise Unusable(f"malformed {RESULT}: no tests list" if not isinstance(tests, list) else f"{RESULT} records no tests")
     if len(tests) > MAX_TESTS:
-        raise Unusable(f"malformed {STRESS}: more than {MAX_TESTS} tests")
+        raise Unusable(f"malformed {RESULT}: more than {MAX_TESTS} tests")
     problems: List[str] = []
     judged = tuple(_judge_test(test, index, problems) for index, test in enumerate(tests))
     states = [test.gil_enabled for test in judged]
