@@ -19,6 +19,7 @@ from synclab.kernel import gil
 from synclab.kernel.remote import run_in_interpreter
 from synclab.kernel.spec import IN_PROCESS, LOCK_SUPPORT, PRIMITIVES, ConfigError, ExperimentSpec, validate
 from synclab.records.judge import judge_result
+from synclab.records.resultfile import SCHEMA_VERSION
 
 SRC = str(ROOT / "src")
 # 8 threads x 100000 `balance += 1` from 0: the notebook's thread cell
@@ -283,7 +284,7 @@ def test_a_run_on_the_free_threaded_build_records_what_ran(free_threaded_python,
     env = json.loads((out / "env.json").read_text())
     assert data["interpreter"]["free_threaded"] is True and data["interpreter"]["gil_enabled"] is False
     assert env["python"]["free_threaded"] is True and env["python"]["gil_enabled"] is False
-    assert data["gil"]["enabled"] is False and data["schema_version"] == 3
+    assert data["gil"]["enabled"] is False and data["schema_version"] == SCHEMA_VERSION
 
 
 def test_a_run_whose_gil_came_back_says_so_in_its_report():

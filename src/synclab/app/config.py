@@ -18,6 +18,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from synclab.kernel.outcome import GRADES
+from synclab.kernel.stress.spec import DEFAULT_STRIDE, DEFAULT_TIME_BUDGET_S, StressSpec
 from synclab.kernel.spec import (DIRECTIONS, GIL_SETTINGS, INCREMENTS, SHARINGS, START_METHODS, ConfigError,
                                  ExperimentSpec, validate)
 
@@ -38,6 +39,22 @@ class PrimitiveConf:
 @dataclass
 class LockConf:
     name: str = MISSING
+
+
+@dataclass
+class WorkloadConf:
+    name: str = MISSING
+
+
+@dataclass
+class StressConf:
+    """workload=stress: the tests to run and how (kernel.stress.spec.StressSpec)."""
+
+    target: Optional[str] = None
+    pattern: Optional[str] = None
+    time_budget_s: float = DEFAULT_TIME_BUDGET_S
+    stride: int = DEFAULT_STRIDE
+    threads_per_actor: int = 1
 
 
 @dataclass
@@ -67,7 +84,11 @@ def _schema_field(spec_field: Any) -> "tuple[str, Any, Any]":
     return name, spec_field.type, default
 
 
-SynclabConf = make_dataclass("SynclabConf", [_schema_field(f) for f in fields(ExperimentSpec)])
+SynclabConf = make_dataclass("SynclabConf", [
+    ("workload", WorkloadConf, field(default_factory=WorkloadConf)),
+    *(_schema_field(f) for f in fields(ExperimentSpec)),
+    ("stress", StressConf, field(default_factory=StressConf)),
+])
 SynclabConf.__doc__ = "Top-level keys; the comments in conf/config.yaml say what each one means."
 
 
@@ -113,7 +134,7 @@ def _plain(cfg: DictConfig) -> Any:
     for key in plain:
         if key not in _SCHEMA_KEYS:
             raise ConfigError(f"{key}: {_NOT_A_SETTING}")
-    for group in ("primitive", "lock"):
+    for group in ("primitive", "lock", "workload"):
         for key in plain.get(group) or {}:
             if key != "name":
                 raise ConfigError(f"{group}.{key}: {_NOT_A_SETTING}")
@@ -123,14 +144,48 @@ def _plain(cfg: DictConfig) -> Any:
     return plain
 
 
+WORKLOADS = ("balance", "stress")
+
+
+def _python(value: Any) -> Any:
+    # Hydra reads python=3.10 as the float 3.1; Python 3.1 itself could never run synclab.
+    return "3.10" if value == "3.1" else value
+
+
+def workload_of(cfg: DictConfig) -> str:
+    """The experiment's workload: ``balance`` or ``stress`` (the option files of conf/workload)."""
+    name = OmegaConf.select(cfg, "workload.name", default="balance")
+    if name not in WORKLOADS:
+        raise ConfigError(f"workload: unknown option {name!r}; choose from {', '.join(WORKLOADS)}")
+    return str(name)
+
+
+def to_stress_spec(cfg: DictConfig) -> StressSpec:
+    """The stress run workload=stress asks for, checked: ConfigError names the first bad key."""
+    from synclab.kernel.stress.spec import problems
+
+    plain = _plain(cfg)
+    stress = plain["stress"]
+    if stress.get("target") is None:
+        raise ConfigError("stress.target: workload=stress needs the tests to run: stress.target=pkg.module:Class, "
+                          "path/to/file.py:Class, a file, a module or a directory")
+    python = _python(plain["python"])
+    spec = StressSpec(target=str(stress["target"]), pattern=None if stress["pattern"] is None else str(stress["pattern"]),
+                      time_budget_s=stress["time_budget_s"], stride=stress["stride"],
+                      threads_per_actor=stress["threads_per_actor"], switch_interval=plain["switch_interval"],
+                      python=None if python is None else str(python), gil=plain["gil"])
+    wrong = problems(spec)
+    if wrong:
+        raise ConfigError(wrong[0])
+    return spec
+
+
 def to_spec(cfg: DictConfig) -> ExperimentSpec:
     """The resolved, frozen spec that workers receive: no Hydra object crosses a process."""
     plain = _plain(cfg)
     values = {key: plain[key] for key in _SPEC_KEYS}
     values["grades"] = {k: v for k, v in values["grades"].items() if v is not None} or None
-    if values["python"] == "3.1":
-        # Hydra reads python=3.10 as the float 3.1; Python 3.1 itself could never run synclab.
-        values["python"] = "3.10"
+    values["python"] = _python(values["python"])
     return ExperimentSpec(primitive=plain["primitive"]["name"], lock=plain["lock"]["name"], **values)
 
 

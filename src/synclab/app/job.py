@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from synclab import __version__
 from synclab.app import claim, interrupt, progress
-from synclab.app.config import describe_override_error, describe_too_long, to_spec
+from synclab.app.config import describe_override_error, describe_too_long, to_spec, to_stress_spec, workload_of
 from synclab.app.logs import ensure_console, job_log, setup_console
 from synclab.kernel import gil
 from synclab.kernel.corun import CoRun
@@ -98,17 +98,67 @@ def _warn_gil(record: Dict[str, Any], spec: ExperimentSpec) -> None:
         logger.warning("gil=disabled, yet the GIL was on: the run is recorded as run with the GIL")
 
 
+def _refuse_chdir() -> None:
+    if HydraConfig.get().job.chdir:
+        raise ConfigError("hydra.job.chdir: must stay false; synclab takes every path from the job's output_dir")
+
+
+def _refuse_used(out: Path) -> None:
+    if (out / RESULT).exists():
+        raise ConfigError(f"hydra.run.dir: {out} already holds a {RESULT}; refusing to overwrite it")
+
+
+def run_stress_job(cfg: DictConfig, out: Path) -> Dict[str, Any]:
+    """A workload=stress job: run the tests stress.target names (where python and gil ask), print
+    each histogram as it ends, and write env.json, result.json (workload stress) and the log."""
+    from synclab.app.stress import run_and_file
+    from synclab.kernel.stress.api import StressError
+    from synclab.reports.histogram import format_histogram, format_summary, verdict
+
+    try:
+        _refuse_chdir()
+        spec = to_stress_spec(cfg)
+        gil.target(spec)  # gil=disabled on a GIL build, or a python= not found: refused before anything runs
+        _refuse_used(out)
+    except ConfigError:
+        _discard(out)
+        raise
+
+    def heard(result: Any, label: str) -> None:
+        shown = result.to_dict()
+        logger.info(f"{result.test}: {result.samples} samples in {result.seconds:.2f} s on {label}: "
+                    + " ".join(f"{e.outcome!r}={e.count} ({e.grade})" for e in result.outcomes))
+        logger.info(f"{result.test}: {verdict(shown)}")
+        if result.error:
+            logger.warning(f"{result.test}: an actor raised; its first traceback:\n{result.error.rstrip()}")
+        print(format_histogram(shown, label), flush=True)
+        interrupt.check()
+
+    with job_log(out / LOG), CoRun(str(out)) as beside:
+        logger.info(f"synclab {__version__}: workload=stress target={spec.target} pattern={spec.pattern} "
+                    f"time_budget_s={spec.time_budget_s} stride={spec.stride} threads_per_actor={spec.threads_per_actor} "
+                    f"python={spec.python} gil={spec.gil} -> {shown_path(out)}")
+        extra = lambda: {"overrides": list(HydraConfig.get().overrides.task), "host": beside.finish()}  # noqa: E731
+        try:
+            data = run_and_file(spec, out, extra=extra, on_result=heard)
+        except StressError as error:
+            _clear_unfinished(out)
+            raise ConfigError(str(error)) from None
+    print(format_summary(data["tests"]), flush=True)
+    return data
+
+
 def run_job(cfg: DictConfig) -> Dict[str, Any]:
     """One Hydra job: validate, run every repeat, write env.json, result.json and the log."""
     out = Path(HydraConfig.get().runtime.output_dir)
     restore_default_start_method()  # a launcher's worker may have set its own
     try:
-        if HydraConfig.get().job.chdir:
-            raise ConfigError("hydra.job.chdir: must stay false; synclab takes every path from the job's output_dir")
+        if workload_of(cfg) == "stress":
+            return run_stress_job(cfg, out)
+        _refuse_chdir()
         spec = validate(to_spec(cfg))
         python, free_threaded = gil.target(spec)  # probes interpreters only when python= is set
-        if (out / RESULT).exists():
-            raise ConfigError(f"hydra.run.dir: {out} already holds a {RESULT}; refusing to overwrite it")
+        _refuse_used(out)
     except ConfigError:
         _discard(out)
         raise

@@ -22,12 +22,13 @@ def interpreter_label(env: Mapping[str, Any]) -> str:
     return f"{python.get('implementation') or 'Python'} {python.get('version') or '?'}{build}"
 
 
-def run_and_file(spec: StressSpec, out: Path, extra: Optional[Mapping[str, Any]] = None,
+def run_and_file(spec: StressSpec, out: Path, extra: Optional[Callable[[], Mapping[str, Any]]] = None,
                  on_result: Optional[Callable[[StressResult, str], None]] = None,
                  on_env: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
     """Run ``spec`` and file it in ``out`` (which must exist); return the result.json written.
 
-    ``extra`` is added to the document (the job's overrides and host, say); ``on_result`` hears
+    ``extra()`` is added to the document once the tests are done (the job's overrides and host,
+    say); ``on_result`` hears
     each test as it finishes, with the interpreter's label. Nothing is written when the run is
     refused (StressError, GilUnavailable): env.json comes with the first result, result.json last.
     """
@@ -51,7 +52,7 @@ def run_and_file(spec: StressSpec, out: Path, extra: Optional[Mapping[str, Any]]
 
     run(spec, on_result=heard, on_env=heard_env)
     data = stress_document(spec.to_dict(), results, interpreter_record(captured[-1]) if captured else {})
-    data.update(extra or {})
+    data.update(extra() if extra is not None else {})
     write_json_atomic(out / RESULT, data)
     return data
 

@@ -75,7 +75,7 @@ def validate_jobs(
     A job whose combination does not exist (gil=disabled on a build with the GIL, in a sweep
     across interpreters and GIL states) is not an error: with ``not_run`` it is put there with
     the reason, and the launcher leaves it out."""
-    from synclab.app.config import to_spec
+    from synclab.app.config import to_spec, to_stress_spec, workload_of
     from synclab.kernel import gil
     from synclab.kernel.spec import ConfigError, validate
 
@@ -83,7 +83,9 @@ def validate_jobs(
         job = config_loader.load_sweep_config(master_config=master_config, sweep_overrides=list(overrides))
         task = OmegaConf.masked_copy(job, [key for key in job.keys() if key != "hydra"])
         try:
-            spec = validate(to_spec(task))
+            spec: Any = validate(to_spec(task))
+            if workload_of(task) == "stress":
+                spec = to_stress_spec(task)  # its target is imported by the job, on the job's interpreter
         except ConfigError as error:
             raise SweepRefused(f"{error} (the sweep's job {' '.join(overrides)}); no job was run") from None
         try:
