@@ -130,7 +130,9 @@ def run_stress_job(cfg: DictConfig, out: Path) -> Dict[str, Any]:
                     + " ".join(f"{e.outcome!r}={e.count} ({e.grade})" for e in result.outcomes))
         logger.info(f"{result.test}: {verdict(shown)}")
         if result.error:
-            logger.warning(f"{result.test}: an actor raised; its first traceback:\n{result.error.rstrip()}")
+            last = result.error.strip().splitlines()[-1]
+            logger.warning(f"{result.test}: an actor or the arbiter raised ({last}); the first traceback is in "
+                           f"{RESULT} and below")
         print(format_histogram(shown, label), flush=True)
         interrupt.check()
 

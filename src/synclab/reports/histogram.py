@@ -11,6 +11,8 @@ from typing import Any, Mapping, Optional, Sequence
 from synclab.reports.stats import never_seen_bound, wilson
 from synclab.reports.table import format_table
 
+MAX_TRACEBACK_LINES = 40  # of a stored traceback, the last ones: where it was raised
+
 
 def _share(count: int, samples: int) -> str:
     if samples <= 0:
@@ -77,9 +79,9 @@ def format_histogram(result: Mapping[str, Any], interpreter: Optional[str] = Non
     lines.append(f"  {verdict(result)}")
     for warning in result.get("warnings") or ():
         lines.append(f"  warning: {warning}")
-    if result.get("error"):
-        last = str(result["error"]).strip().splitlines()[-1:]
-        lines.append(f"  an actor raised (first traceback in the run's log): {' '.join(last)}")
+    if result.get("error"):  # shown once per test: the first call that raised
+        lines.append("  an actor or the arbiter raised; the first traceback:")
+        lines.extend("    " + line for line in str(result["error"]).rstrip().splitlines()[-MAX_TRACEBACK_LINES:])
     return "\n".join(lines)
 
 
