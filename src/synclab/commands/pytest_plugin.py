@@ -167,7 +167,10 @@ class StressItem(pytest.Item):
         self.test = test  # synclab.kernel.stress.api.StressTest
         marks = getattr(test.cls, "pytestmark", [])  # @pytest.mark.skip and the like on the class
         for mark in marks if isinstance(marks, list) else [marks]:
-            self.add_marker(mark)
+            mark = getattr(mark, "mark", mark)  # a MarkDecorator holds its Mark
+            if isinstance(mark, pytest.Mark):
+                self.own_markers.append(mark)
+                self.keywords[mark.name] = mark
 
     def run(self) -> Ran:
         """Run the test here, or, for a GIL state this process is not in, in a fresh interpreter."""
