@@ -235,7 +235,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     from synclab.reports.histogram import format_histogram, format_summary, status, verdict
 
     verbose = config.get_verbosity() > 0
-    terminalreporter.section("synclab stress tests")
+    terminalreporter.write_sep("=", "synclab stress tests")
     for one in ran:
         if verbose or status(one.result) == "interesting":
             terminalreporter.write_line(format_histogram(one.result, one.interpreter) + "\n")
