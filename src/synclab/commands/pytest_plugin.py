@@ -105,7 +105,7 @@ def settings(config: pytest.Config) -> Settings:
     if budget_text is None and state is None:
         return Settings(None, None)  # nothing to check: the kernel is not imported
     from synclab.kernel import gil
-    from synclab.kernel.stress.spec import StressSpec, problems
+    from synclab.kernel.stress.spec import DEFAULT_TIME_BUDGET_S, StressSpec, problems
 
     budget: Union[float, str, None] = None
     if budget_text is not None:
@@ -113,7 +113,7 @@ def settings(config: pytest.Config) -> Settings:
             budget = float(budget_text)
         except ValueError:
             budget = budget_text  # problems() says it is not a number of seconds
-    spec = StressSpec("-", time_budget_s=1.0 if budget is None else budget, gil=state)
+    spec = StressSpec("-", time_budget_s=DEFAULT_TIME_BUDGET_S if budget is None else budget, gil=state)
     for wrong in problems(spec):
         if wrong.startswith("stress.time_budget_s:"):
             raise pytest.UsageError(_renamed(wrong, "stress.time_budget_s", budget_name))
