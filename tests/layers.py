@@ -16,6 +16,8 @@ HYDRA_SIDE = {"hydra", "omegaconf", "loguru"}
 WORKER_MODULES = {"synclab.kernel.primitives", "synclab.kernel.runner", "synclab.kernel.loops",
                   "synclab.kernel.locks", "synclab.kernel.child", "synclab.kernel.remote",
                   "synclab.kernel.stress.engine", "synclab.kernel.stress.remote", "synclab.kernel.stress.child"}
+# The one module that imports pytest: pytest loads it (the pytest11 entry point), nothing else does.
+PYTEST_PLUGIN = "synclab.commands.pytest_plugin"
 # Standard library names, for interpreters older than sys.stdlib_module_names (3.10).
 STDLIB = set(getattr(sys, "stdlib_module_names", ())) | {"__future__"}
 
@@ -93,6 +95,8 @@ def violations(modules: Mapping[str, str]) -> List[str]:
                 problems.append(f"{module} imports {name}: only synclab.app imports Hydra, OmegaConf and loguru")
             if name == "matplotlib" and module != "synclab.reports.plots":
                 problems.append(f"{module} imports matplotlib: only synclab.reports.plots draws")
+            if name == "pytest" and module != PYTEST_PLUGIN:
+                problems.append(f"{module} imports pytest: only {PYTEST_PLUGIN}, which pytest loads, does")
     for module in modules:  # what a reader loads, however indirectly, never starts a worker
         if layer(module) in ("records", "reports"):
             reached = sorted(name for name in closure(graph, module) if _starts_workers(name))

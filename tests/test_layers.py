@@ -36,6 +36,10 @@ def _doctored(module: str, line: str, inside_a_function: bool = False) -> list:
      "synclab.commands.cli imports omegaconf: only synclab.app imports Hydra, OmegaConf and loguru"),
     ("synclab.reports.report", "import matplotlib", True,
      "synclab.reports.report imports matplotlib: only synclab.reports.plots draws"),
+    ("synclab.commands.cli", "import pytest", True,
+     "synclab.commands.cli imports pytest: only synclab.commands.pytest_plugin, which pytest loads, does"),
+    ("synclab.kernel.stress.engine", "import pytest", False,
+     "synclab.kernel.stress.engine imports pytest: only synclab.commands.pytest_plugin, which pytest loads, does"),
 ])
 def test_each_rule_catches_a_forbidden_import(module, line, lazy, expected):
     assert expected in _doctored(module, line, lazy)
