@@ -50,13 +50,13 @@ class Judgement:
     gil_enabled: Optional[bool] = None
 
 
-def _malformed(where: str, value: Any, wanted: str) -> Unusable:
+def malformed(where: str, value: Any, wanted: str) -> Unusable:
     return Unusable(f"malformed {RESULT}: {where} is {shorten(repr(value), 60)}, not {wanted}")
 
 
 # Each reader below takes ``within``, the path of the mapping its key is read from ("runs[3]."):
 # the full name of a field is only spelled out when a message needs it.
-def _integer(holder: Mapping[str, Any], key: str, within: str, low: int = -MAX_MAGNITUDE,
+def read_integer(holder: Mapping[str, Any], key: str, within: str, low: int = -MAX_MAGNITUDE,
              optional: bool = False) -> Optional[int]:
     if key not in holder:
         if optional:
@@ -66,25 +66,25 @@ def _integer(holder: Mapping[str, Any], key: str, within: str, low: int = -MAX_M
     if value is None and optional:
         return None
     if type(value) is not int or not low <= value <= MAX_MAGNITUDE:
-        raise _malformed(within + key, value, f"an integer >= {low}" if low > -MAX_MAGNITUDE else "an integer")
+        raise malformed(within + key, value, f"an integer >= {low}" if low > -MAX_MAGNITUDE else "an integer")
     return value
 
 
-def _seconds(holder: Mapping[str, Any], key: str, within: str) -> Optional[float]:
+def read_seconds(holder: Mapping[str, Any], key: str, within: str) -> Optional[float]:
     if key not in holder:
         raise Unusable(f"malformed {RESULT}: {within}{key} is missing")
     value = holder[key]
     if value is None:
         return None
     if type(value) not in (int, float) or not math.isfinite(value) or not 0 <= value <= MAX_MAGNITUDE:
-        raise _malformed(within + key, value, "a finite number of seconds >= 0")
+        raise malformed(within + key, value, "a finite number of seconds >= 0")
     return float(value)
 
 
-def _label(holder: Mapping[str, Any], key: str, within: str) -> Optional[str]:
+def read_label(holder: Mapping[str, Any], key: str, within: str) -> Optional[str]:
     value = holder.get(key)
     if value is not None and type(value) is not str:
-        raise _malformed(within + key, value, "a string")
+        raise malformed(within + key, value, "a string")
     return value
 
 
@@ -92,27 +92,27 @@ def grading_of(config: Mapping[str, Any]) -> Dict[str, str]:
     """The grading rules a run recorded: its lock's defaults, under its own ``grades`` settings."""
     lock = config.get("lock")
     if type(lock) is not str:
-        raise _malformed("config.lock", lock, "a lock name")
+        raise malformed("config.lock", lock, "a lock name")
     custom = config.get("grades")
     if custom is not None and not isinstance(custom, dict):
-        raise _malformed("config.grades", custom, "a mapping of outcome to grade")
+        raise malformed("config.grades", custom, "a mapping of outcome to grade")
     overrides = {}
     for outcome, grade in (custom or {}).items():
         if grade is None:
             continue
         if outcome not in OUTCOMES or grade not in GRADES:
-            raise _malformed(f"config.grades.{outcome}", grade, f"one of {', '.join(GRADES)} for an outcome of synclab")
+            raise malformed(f"config.grades.{outcome}", grade, f"one of {', '.join(GRADES)} for an outcome of synclab")
         overrides[outcome] = grade
     return grade_table(lock, overrides)
 
 
 def _spec(config: Mapping[str, Any]) -> ExperimentSpec:
     """The settings that fix what every repeat must end with."""
-    numbers = {key: _integer(config, key, "config.", low=1 if key != "initial" else -MAX_MAGNITUDE)
+    numbers = {key: read_integer(config, key, "config.", low=1 if key != "initial" else -MAX_MAGNITUDE)
                for key in ("workers", "times", "amount", "initial")}
     direction = config.get("direction", "both")
     if direction not in DIRECTIONS:
-        raise _malformed("config.direction", direction, f"one of {', '.join(DIRECTIONS)}")
+        raise malformed("config.direction", direction, f"one of {', '.join(DIRECTIONS)}")
     return ExperimentSpec(direction=direction, **numbers)  # type: ignore[arg-type]
 
 
@@ -155,27 +155,27 @@ def judge_result(data: Mapping[str, Any], schema_version: int) -> Judgement:
     for index, run in enumerate(runs):
         within = f"runs[{index}]."
         if type(run) is not dict:
-            raise _malformed(f"runs[{index}]", run, "an object")
-        before = _integer(run, "before", within)
-        after = _integer(run, "after", within, optional=True)
+            raise malformed(f"runs[{index}]", run, "an object")
+        before = read_integer(run, "before", within)
+        after = read_integer(run, "after", within, optional=True)
         if "after" not in run:
             raise Unusable(f"malformed {RESULT}: {within}after is missing")
-        ops_reported = _integer(run, "ops_reported", within, low=0)
-        ops_done = _integer(run, "ops_done", within, low=0)
-        failed = _integer(run, "failed_workers", within, low=0)
-        work_s = _seconds(run, "work_s", within)
-        claimed_outcome = _label(run, "outcome", within)
-        claimed_grade = _label(run, "grade", within)
+        ops_reported = read_integer(run, "ops_reported", within, low=0)
+        ops_done = read_integer(run, "ops_done", within, low=0)
+        failed = read_integer(run, "failed_workers", within, low=0)
+        work_s = read_seconds(run, "work_s", within)
+        claimed_outcome = read_label(run, "outcome", within)
+        claimed_grade = read_label(run, "grade", within)
         if schema_version >= 2:
             timed_out = run.get("timed_out")
             if type(timed_out) is not bool:
-                raise _malformed(within + "timed_out", timed_out, "true or false")
+                raise malformed(within + "timed_out", timed_out, "true or false")
         else:  # schema 1 kept no timeout flag: its outcome is the only word on it
             timed_out = claimed_outcome == "timeout"
         if schema_version >= 3:
             state = run.get("gil_enabled")
             if state is not None and type(state) is not bool:
-                raise _malformed(within + "gil_enabled", state, "true, false or null")
+                raise malformed(within + "gil_enabled", state, "true, false or null")
             gil_states.append(state)
         outcome = classify(expected=expected, after=after, ops_expected=ops_expected,
                            ops_reported=ops_reported, ops_done=ops_done,  # type: ignore[arg-type]
@@ -219,13 +219,13 @@ def _check_gil(data: Mapping[str, Any], states: Sequence[Optional[bool]]) -> Tup
     that contradict it: a run that says "GIL disabled" while a repeat ran with it is inconsistent."""
     record = data.get("gil")
     if not isinstance(record, dict):
-        raise _malformed("gil", record, "an object")
+        raise malformed("gil", record, "an object")
     for key in ("enabled_at_start", "enabled", "came_back"):
         if record.get(key) is not None and type(record.get(key)) is not bool:
-            raise _malformed(f"gil.{key}", record.get(key), "true, false or null")
+            raise malformed(f"gil.{key}", record.get(key), "true, false or null")
     modules = record.get("reenabled_by", [])
     if not (isinstance(modules, list) and len(modules) <= MAX_MODULES and all(type(m) is str for m in modules)):
-        raise _malformed("gil.reenabled_by", modules, f"a list of at most {MAX_MODULES} module names")
+        raise malformed("gil.reenabled_by", modules, f"a list of at most {MAX_MODULES} module names")
     at_start = record.get("enabled_at_start")
     seen = [at_start, *states]
     truth = True if True in seen else (None if None in seen else False)

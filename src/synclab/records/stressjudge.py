@@ -4,7 +4,6 @@ the counts and the stored declaration (the test's outcome keys and default grade
 claim that disagrees is named in one line. A field that cannot be read makes the record Unusable.
 """
 
-import math
 from dataclasses import dataclass
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -12,15 +11,11 @@ from synclab.kernel.outcome import GRADES
 from synclab.kernel.stress.api import Declared
 from synclab.kernel.stress.grading import OTHER, Grader
 from synclab.records.files import RESULT
+from synclab.records.judge import Unusable, malformed, read_integer, read_label, read_seconds
 from synclab.records.resultfile import workload
 
 MAX_TESTS = 10_000  # tests one stress run may hold
 MAX_OUTCOMES = 1_001  # outcomes per test: the engine keeps 1000 and one bucket for the rest
-MAX_COUNT = 2**63
-
-
-class Unusable(ValueError):
-    """A stress result that cannot be judged; the message names the field."""
 
 
 @dataclass(frozen=True)
@@ -65,59 +60,35 @@ class StressJudgement:
     gil_enabled: Optional[bool]
 
 
-def _type_error(where: str, value: Any, wanted: str) -> Unusable:
-    shown = repr(value)
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    return Unusable(f"malformed {RESULT}: {where} is {shown}, expected {wanted}")
-
-
-def _int(holder: Mapping[str, Any], key: str, where: str, low: int = 0) -> int:
-    value = holder.get(key)
-    if type(value) is not int or not low <= value < MAX_COUNT:
-        raise _type_error(where + key, value, f"an integer >= {low}")
-    return value
-
-
 def _text(holder: Mapping[str, Any], key: str, where: str, optional: bool = False) -> Optional[str]:
-    value = holder.get(key)
-    if value is None and optional:
-        return None
-    if not isinstance(value, str):
-        raise _type_error(where + key, value, "a string")
+    value = read_label(holder, key, where)
+    if value is None and not optional:
+        raise malformed(where + key, value, "a string")
     return value
-
-
-def _float(holder: Mapping[str, Any], key: str, where: str) -> Optional[float]:
-    value = holder.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise _type_error(where + key, value, "seconds, a finite number >= 0")
-    return float(value)
 
 
 def _bool(holder: Mapping[str, Any], key: str, where: str) -> Optional[bool]:
     value = holder.get(key)
     if value is not None and type(value) is not bool:
-        raise _type_error(where + key, value, "true, false or null")
+        raise malformed(where + key, value, "true, false or null")
     return value
 
 
 def _declared(test: Mapping[str, Any], where: str) -> Tuple[List[Declared], str]:
     entries = test.get("declared")
     if not isinstance(entries, list):
-        raise _type_error(where + "declared", entries, "a list")
+        raise malformed(where + "declared", entries, "a list")
     declared = []
     for index, entry in enumerate(entries):
         inner = f"{where}declared[{index}]."
         if type(entry) is not dict:
-            raise _type_error(inner[:-1], entry, "an object")
+            raise malformed(inner[:-1], entry, "an object")
         grade = _text(entry, "grade", inner)
         if grade not in GRADES:
-            raise _type_error(inner + "grade", grade, " | ".join(GRADES))
+            raise malformed(inner + "grade", grade, " | ".join(GRADES))
         regex = entry.get("regex")
         if type(regex) is not bool:
-            raise _type_error(inner + "regex", regex, "true or false")
+            raise malformed(inner + "regex", regex, "true or false")
         key = _text(entry, "key", inner)
         if regex:
             import re
@@ -125,35 +96,35 @@ def _declared(test: Mapping[str, Any], where: str) -> Tuple[List[Declared], str]
             try:
                 re.compile(key)  # type: ignore[arg-type]
             except (re.error, RecursionError, OverflowError):
-                raise _type_error(inner + "key", key, "a regular expression") from None
+                raise malformed(inner + "key", key, "a regular expression") from None
         declared.append(Declared(key, regex, grade, _text(entry, "description", inner) or ""))  # type: ignore[arg-type]
     default = _text(test, "default", where)
     if default not in GRADES:
-        raise _type_error(where + "default", default, " | ".join(GRADES))
+        raise malformed(where + "default", default, " | ".join(GRADES))
     return declared, default  # type: ignore[return-value]
 
 
 def _judge_test(test: Any, index: int, problems: List[str]) -> JudgedTest:
     where = f"tests[{index}]."
     if type(test) is not dict:
-        raise _type_error(f"tests[{index}]", test, "an object")
+        raise malformed(f"tests[{index}]", test, "an object")
     name = _text(test, "test", where)
-    samples = _int(test, "samples", where)
-    seconds = _float(test, "seconds", where)
+    samples = read_integer(test, "samples", where, low=0)
+    seconds = read_seconds(test, "seconds", where)
     declared, default = _declared(test, where)
     grader = Grader(declared, default)
     entries = test.get("outcomes")
     if not isinstance(entries, list) or len(entries) > MAX_OUTCOMES:
-        raise _type_error(where + "outcomes", entries, f"a list of at most {MAX_OUTCOMES} outcomes")
+        raise malformed(where + "outcomes", entries, f"a list of at most {MAX_OUTCOMES} outcomes")
     judged: List[JudgedOutcome] = []
     said: List[str] = []
     seen_texts = set()
     for position, entry in enumerate(entries):
         inner = f"{where}outcomes[{position}]."
         if type(entry) is not dict:
-            raise _type_error(inner[:-1], entry, "an object")
+            raise malformed(inner[:-1], entry, "an object")
         text = _text(entry, "outcome", inner)
-        count = _int(entry, "count", inner, low=1)
+        count = read_integer(entry, "count", inner, low=1)
         claimed = _text(entry, "grade", inner, optional=True)
         if text in seen_texts:
             said.append(f"outcome {text!r} listed twice")
@@ -178,7 +149,7 @@ def _judge_test(test: Any, index: int, problems: List[str]) -> JudgedTest:
                     f"{'none' if rate is None else format(rate, ',.1f')}")
     warnings = test.get("warnings") or []
     if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
-        raise _type_error(where + "warnings", warnings, "a list of strings")
+        raise malformed(where + "warnings", warnings, "a list of strings")
     problems.extend(f"{name}: {line}" for line in said)
     ordered = tuple(sorted(judged, key=lambda entry: (-entry.count, entry.outcome)))
     status = next((g for g in ("forbidden", "interesting") if any(o.grade == g for o in ordered)), "acceptable")
