@@ -21,12 +21,12 @@ STRIDE = 200
 # On the free-threaded build: strides of 100,000 states, each test at least half a second. The
 # two actors of a stride meet on one state only now and then (when one is held up and the other
 # passes it), so a lost update in one idiom's half second is likely, not certain: what is
-# asserted is that the four `x += 1` idioms between them lose one, which many whole-module runs
+# asserted is that the five `+= 1` idioms between them lose one, which many whole-module runs
 # on a noisy two-core machine always showed, while AttributeIncrement alone sometimes lost one
 # update only.
 FREE_THREADED_BUDGET_S = 0.5
 FREE_THREADED_STRIDE = 100_000
-INCREMENTS = ("GlobalIncrement", "AttributeIncrement", "ListItemIncrement", "DictItemIncrement")
+INCREMENTS = ("GlobalIncrement", "AttributeIncrement", "ListItemIncrement", "DictItemIncrement", "CounterItemIncrement")
 
 
 def _name(result: Dict[str, Any]) -> str:
