@@ -11,7 +11,8 @@
    time per repeat (target < 100 ms), and 0 lost with a lock.
 5. The thread cells of 1. on every free-threaded build found, GIL disabled, against the same
    hand-written loops on that interpreter. Target: within 1.10x.
-Sections that other modules provide (reports, lock cost both ways, environment capture) are appended.
+Sections that other modules provide (reports, lock cost both ways, environment capture, the stress
+engine's rate and time to a first race) are appended.
 """
 
 import json
@@ -204,6 +205,10 @@ def _extra_sections() -> List[Callable[[], List[Row]]]:
         from archive_bench import bench_capture
 
         sections.append(bench_capture)
+    if (here / "stress_bench.py").exists():
+        from stress_bench import bench_stress
+
+        sections.append(bench_stress)
     return sections
 
 
