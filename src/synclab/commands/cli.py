@@ -1,4 +1,5 @@
-"""The synclab command: tools that work on runs already on disk (also: python -m synclab).
+"""The synclab command: tools that work on runs already on disk, and quick stress tests of your own
+code (also: python -m synclab).
 
 Experiments themselves run through Hydra (``python run.py``); each subcommand here lives in
 its own module and is imported only when it is asked for, so the command starts quickly.
@@ -15,6 +16,8 @@ from synclab import __version__
 
 # subcommand -> (module under synclab, one-line help). Each module provides add_arguments(parser) and run(args) -> int.
 COMMANDS = {
+    "stress": ("commands.stress", "run the stress tests a file, directory or module holds: one outcome histogram per "
+                                  "test; exit 1 when any saw a forbidden outcome"),
     "interpreters": ("commands.interpreters", "list the Python interpreters an experiment can run under (python=...)"),
     "report": ("commands.report", "summarize runs and sweeps on disk: one row per job; --check fails on forbidden or contradicted records"),
     "resume": ("app.resume", "finish an interrupted sweep in its own directory: rerun only the jobs without a result"),
