@@ -13,40 +13,12 @@ import pytest
 
 from synclab.commands.cli import main
 from synclab.records.stressjudge import judge_stress
+from stresscases import FORBIDDEN, PASSING, write_tests
 
 BUDGET = "0.05"
 
-PASSING = '''
-import synclab
-
-@synclab.stress(outcomes={"1": synclab.ACCEPTABLE("the actor's write is seen")})
-class WriteThenRead{suffix}:
-    """One actor writes, the arbiter reads."""
-    def __init__(self):
-        self.x = 0
-    def actor1(self):
-        self.x = 1
-    def arbiter(self):
-        return self.x
-'''
-
-FORBIDDEN = '''
-import synclab
-
-@synclab.stress(outcomes={"1": synclab.ACCEPTABLE})
-class AlwaysTwo{suffix}:
-    """The arbiter returns what the declaration forbids."""
-    def actor1(self):
-        pass
-    def arbiter(self):
-        return 2
-'''
-
-
 def _write(directory: Path, name: str, template: str) -> Path:
-    path = directory / name
-    path.write_text(template.replace("{suffix}", directory.name.replace("-", "_").title().replace("_", "")))
-    return path
+    return write_tests(directory / name, template, suffix=directory.name.replace("-", "_").title().replace("_", ""))
 
 
 def _stress(args, capsys) -> "tuple[int, str, str]":
