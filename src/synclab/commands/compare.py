@@ -5,7 +5,7 @@ import sys
 
 from synclab.commands.cli import fail
 from synclab.records.files import RESULT
-from synclab.reports.compare import NotRuns, compare_trees, format_pair, format_sweep, opened
+from synclab.reports.compare import NotRuns, compare_trees, format_pair, format_sweep, opened, stress_not_compared
 from synclab.reports.verdict import ALPHA, EXIT_CODES, EXIT_HELP, overall
 
 EPILOG = EXIT_HELP
@@ -30,6 +30,9 @@ def run(args: argparse.Namespace) -> int:
     except (ArchiveError, NotRuns) as error:
         return fail("compare", str(error))
     for name, report in (("A", report_a), ("B", report_b)):
+        if not report.rows and report.stress:
+            return fail("compare", f"{name}: holds stress runs only ({len(report.stress)}); synclab compare compares "
+                                   "balance runs only (synclab report shows each stress run's histograms)")
         if not report.rows and report.skipped:  # say why, as report lists it under skipped
             more = f" and {len(report.skipped) - 1} more" if len(report.skipped) > 1 else ""
             first = report.skipped[0]
@@ -40,5 +43,8 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(format_pair(comparisons[0]))
     else:
         sys.stdout.write(format_sweep(comparisons, unmatched=unmatched))
+    left_out = stress_not_compared(report_a, report_b)
+    if left_out:
+        sys.stdout.write(left_out + "\n")
     return EXIT_CODES[overall([c.verdict for c in comparisons], len(unmatched))]
 

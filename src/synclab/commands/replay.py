@@ -28,7 +28,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from synclab import __version__
 from synclab.reports.compare import (ALPHA, Comparison, Side, compare_sides, format_pair, format_sweep, opened, read_env, side_of,
                       tally)
-from synclab.reports.report import Row, collect, read_run
+from synclab.reports.report import Row, Skipped, collect, read_run
 from synclab.reports.render import write_summary
 from synclab.records.files import ORIGIN, RESULT, write_json_atomic
 from synclab.kernel.spec import MAX_SECONDS, ConfigError
@@ -330,7 +330,8 @@ def origin_record(source: str, root: Path, job: Job, repeats: Optional[int]) -> 
 def _replay_row(target: Path, label: str) -> Row:
     found = read_run(str(target), label)
     if not isinstance(found, Row):
-        raise ReplayError(f"the replay left no usable {RESULT}" + (f": {found.reason}" if found else ""))
+        raise ReplayError(f"the replay left no usable {RESULT}" + (f": {found.reason}" if isinstance(found, Skipped)
+                                                                else ": not a balance run" if found else ""))
     return found
 
 
@@ -382,8 +383,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _replay_tree(args: argparse.Namespace, root: Path, out: Path) -> int:
     report = collect(root)
-    if not report.rows and not report.skipped:
+    if report.empty:
         raise ReplayError(f"{args.path}: no synclab runs found (no {RESULT} anywhere below it)")
+    if report.stress:  # refused before anything runs: half a tree replayed is no replay
+        jobs = ", ".join(job.path for job in report.stress[:6]) + (" and more" if len(report.stress) > 6 else "")
+        raise ReplayError(f"{args.path}: holds stress runs (job {jobs}); synclab replay re-runs balance runs only: "
+                          "run the stress tests again with synclab stress TARGET and compare their histograms")
     label = args.path.rstrip("/")
     jobs = plan(args, root, report.rows, label)  # every configuration is checked before anything runs
     single = len(jobs) == 1 and jobs[0].row.path == "." and not report.skipped

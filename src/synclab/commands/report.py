@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if args.answer is not None and args.format not in ("table", "md"):
         return fail("report", f"--answer: prints a table; use it with --format table or md, not {args.format}")
     report = collect(path)
-    if not report.rows and not report.skipped:
+    if report.empty:
         return fail("report", f"{path}: no synclab runs found (no {RESULT} anywhere below it)")
     table = None
     if args.answer is not None:
@@ -61,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "csv" and report.skipped:
         for s in report.skipped:
             sys.stderr.write(f"skipped {s.path}: {s.reason}\n")
+    if args.format == "csv" and report.rows and report.stress:
+        sys.stderr.write(f"not in this CSV: {len(report.stress)} stress job(s), one CSV holding one kind of run; "
+                         f"--out writes theirs beside it, --format json holds both\n")
     if args.out is not None:
         try:
             out = Path(args.out)
@@ -78,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _settings(report: Report) -> "set[str]":
-    return {key for row in report.rows for key in row.config}
+    return {key for row in (*report.rows, *report.stress) for key in row.config}
 
 
 def _check(report: Report) -> int:
@@ -91,6 +94,13 @@ def _check(report: Report) -> int:
     if report.inconsistent_rows:
         failures.append(f"{len(report.inconsistent_rows)} job(s) hold a record their own numbers contradict "
                         f"({_jobs(report.inconsistent_rows)}; see inconsistent)")
+    if report.forbidden_stress:
+        tests = [test for job in report.forbidden_stress for test in job.forbidden_tests]
+        failures.append(f"forbidden outcomes in {len(tests)} stress test(s) ({', '.join(sorted(set(tests))[:6])}) "
+                        f"in {_jobs(report.forbidden_stress)}")  # type: ignore[arg-type]
+    if report.inconsistent_stress:
+        failures.append(f"{len(report.inconsistent_stress)} stress job(s) hold a record their own counts contradict "
+                        f"({_jobs(report.inconsistent_stress)}; see inconsistent)")  # type: ignore[arg-type]
     if report.skipped:
         failures.append(f"{len(report.skipped)} run(s) could not be read (see skipped); cannot vouch for them")
     for failure in failures:

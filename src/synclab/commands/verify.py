@@ -1,7 +1,8 @@
 """``synclab verify NAME.tar.gz``: check an archive against its manifest, then judge what it holds.
 
 A manifest that matches proves the files are the ones packed, not that they are true: every
-result.json inside is read as ``synclab report`` reads it (judge.py), and a record its own numbers
+result.json inside is read as ``synclab report`` reads it (judge.py; stressjudge.py for a stress
+run), and a record its own numbers
 contradict, or one that cannot be read, fails the check. Exit 0 when every file is there with
 its recorded sha256 and every result agrees with its numbers, 1 when a file is changed, missing
 or extra or a result is contradicted or unreadable, 2 when the archive cannot be read or is
@@ -27,7 +28,8 @@ def judged_contents(archive: Path, root: str) -> List[str]:
     with unpacked(archive) as directory:
         report = collect(directory)
     where = lambda path: root if path == "." else f"{root}/{path}"  # noqa: E731
-    lines = [f"  inconsistent  {where(row.path)}: {claim}" for row in report.rows for claim in row.inconsistencies]
+    lines = [f"  inconsistent  {where(row.path)}: {claim}"
+             for row in (*report.rows, *report.stress) for claim in row.inconsistencies]
     lines += [f"  unreadable    {where(skipped.path)}: {skipped.reason}" for skipped in report.skipped]
     return lines
 

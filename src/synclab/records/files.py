@@ -14,8 +14,9 @@ INTERRUPTED = "interrupted.json"  # left by a job stopped before its result
 MULTIRUN = "multirun.yaml"  # Hydra's record of a sweep
 NOT_RUN = "not-run.json"  # a sweep's jobs that do not exist as combinations (gil=disabled on a GIL build)
 ORIGIN = "origin.json"  # where a replay came from
-SUMMARY_CSV = "summary.csv"  # a sweep's table, one row per job (reports.render)
+SUMMARY_CSV = "summary.csv"  # a sweep's table, one row per job, or per stress job and test (reports.render)
 SUMMARY_MD = "summary.md"  # the same table for reading
+STRESS_SUMMARY_CSV = "stress-summary.csv"  # a tree's stress tests, when summary.csv holds its balance jobs
 ANSWER = "answer.md"  # a sweep's answer table (reports.answer), when its preset asks for one
 CLAIM = ".synclab.lock"  # the flock of the one process writing a run or sweep directory (app.claim)
 

@@ -283,6 +283,13 @@ def format_sweep(comparisons: Sequence[Comparison], names: Tuple[str, str] = ("A
     return "\n".join(parts) + "\n"
 
 
+def stress_not_compared(report_a: Report, report_b: Report) -> str:
+    """The line that says which stress runs a comparison left out ("" when none): the verdict is on the balance runs."""
+    sides = [f"{len(r.stress)} in {name} ({', '.join(job.path for job in r.stress[:6])}{' ...' if len(r.stress) > 6 else ''})"
+             for name, r in (("A", report_a), ("B", report_b)) if r.stress]
+    return f"not compared: stress runs, {' and '.join(sides)}; synclab compare compares balance runs only" if sides else ""
+
+
 def compare_trees(root_a: Path, root_b: Path, label_a: str, label_b: str,
                   alpha: float = ALPHA) -> Tuple[List[Comparison], List[Tuple[str, str]], Report, Report]:
     report_a, report_b = collect(root_a), collect(root_b)

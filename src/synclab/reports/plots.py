@@ -16,6 +16,10 @@ from synclab.reports.stats import median
 OUTCOMES_PNG = "outcomes.png"
 DRIFT_PNG = "drift.png"
 THROUGHPUT_PNG = "throughput.png"
+STRESS_PNG = "stress.png"
+MAX_STRESS_TESTS = 24  # histograms in one figure; the summary has every test
+MAX_STRESS_BARS = 12  # outcomes drawn per test, the most often seen; the rest in one bar
+LOG_SPAN = 100  # counts whose largest is this many times the smallest are drawn on a log scale
 # Beyond this many configurations a per-configuration plot is unreadable; the summary still has them.
 MAX_CONFIGURATIONS = 150
 
@@ -164,6 +168,54 @@ def throughput_plot(report: Report, path: Path) -> Optional[Path]:
     return _save(figure, path)
 
 
+def _bars(outcomes: List[Dict[str, Any]]) -> List[Tuple[str, int, str]]:
+    """(label, count, grade) per bar: the most often seen outcomes, the rest in one bar graded as the worst of them."""
+    bars = [(o["outcome"] if o["outcome"] != "" else '""', int(o["count"]), o["grade"]) for o in outcomes]
+    if len(bars) <= MAX_STRESS_BARS:
+        return bars
+    rest = bars[MAX_STRESS_BARS - 1:]
+    worst = next((g for g in ("forbidden", "interesting") if any(b[2] == g for b in rest)), "acceptable")
+    return bars[:MAX_STRESS_BARS - 1] + [(f"{len(rest)} others", sum(b[1] for b in rest), worst)]
+
+
+def stress_histograms(report: Report, path: Path) -> Optional[Path]:
+    """One bar chart per stress test: each outcome's count, coloured by its grade, on a log scale
+    when the counts span orders of magnitude (a rare race beside millions of good samples)."""
+    tests = [(job, test) for job in report.stress for test in job.tests if test["outcomes"]]
+    if not tests or len(tests) > MAX_STRESS_TESTS:
+        return None
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    columns = 1 if len(tests) == 1 else 2
+    rows = -(-len(tests) // columns)
+    figure = Figure(figsize=(5.2 * columns, 3.2 * rows))
+    grades_seen = set()
+    for index, (job, test) in enumerate(tests, 1):
+        axes = figure.add_subplot(rows, columns, index)
+        bars = _bars(test["outcomes"])
+        counts = [count for _, count, _ in bars]
+        grades_seen.update(grade for _, _, grade in bars)
+        axes.bar(range(len(bars)), counts, color=[GRADE_COLOURS.get(g, "#777777") for _, _, g in bars])
+        axes.set_xticks(range(len(bars)), [label for label, _, _ in bars], fontsize=8, rotation=30 if len(bars) > 4 else 0)
+        if max(counts) >= LOG_SPAN * min(counts):
+            axes.set_yscale("log")
+            axes.set_ylim(bottom=0.5)  # a count of 1 still shows as a bar
+            axes.set_ylabel("samples (log scale)", fontsize=8)
+        else:
+            axes.set_ylabel("samples", fontsize=8)
+        state = {True: "GIL enabled", False: "GIL disabled"}.get(test.get("gil_enabled"), "GIL state not known")
+        where = ", ".join(part for part in (job.interpreter, state) if part)
+        job_name = "" if job.path == "." else f"job {job.path}: "
+        axes.set_title(f"{job_name}{test['test'].split(':')[-1]}\n{where}, {int(test['samples']):,} samples", fontsize=9)
+        axes.grid(axis="y", alpha=0.3)
+    handles = [Patch(facecolor=GRADE_COLOURS[g], label=g) for g in GRADE_COLOURS if g in grades_seen]
+    figure.legend(handles=handles, fontsize=8, loc="upper right")
+    figure.suptitle("Outcomes per stress test (colour: grade)")
+    figure.tight_layout()
+    return _save(figure, path)
+
+
 def draw_all(report: Report, out: "str | os.PathLike[str]") -> List[Path]:
     """Every plot that has something to show, as PNG files in out; returns the paths written."""
     out = Path(out)
@@ -171,6 +223,7 @@ def draw_all(report: Report, out: "str | os.PathLike[str]") -> List[Path]:
         outcome_histogram(report, out / OUTCOMES_PNG),
         drift_plot(report, out / DRIFT_PNG),
         throughput_plot(report, out / THROUGHPUT_PNG),
+        stress_histograms(report, out / STRESS_PNG),
     ]
     return [path for path in drawn if path is not None]
 

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from synclab.records.files import SUMMARY_CSV, SUMMARY_MD, write_text_atomic
+from synclab.records.files import STRESS_SUMMARY_CSV, SUMMARY_CSV, SUMMARY_MD, write_text_atomic
 from synclab.kernel.outcome import drift_stats
 from synclab.reports.report import Report, Row, build, row_from_result
 from synclab.reports.stats import never_seen_bound
@@ -60,6 +60,12 @@ def records(report: Report) -> List[Dict[str, Any]]:
 
 
 def to_csv(report: Report) -> str:
+    """One CSV holds one kind of run: the balance jobs, or the stress tests when there are only
+    those (write_summary keeps a tree's stress tests beside it in a file of their own)."""
+    if report.stress and not report.rows:
+        from synclab.reports.stressrender import stress_csv
+
+        return stress_csv(report)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     recs = records(report)
@@ -77,12 +83,18 @@ def _empty_header(report: Report) -> List[str]:
 
 
 def to_json(report: Report) -> str:
+    from synclab.reports.stressrender import stress_records
+
     data = {
         "root": report.root,
         "keys": list(report.keys),
         "rows": records(report),
         "inconsistent": [{"job": row.path, "claims": list(row.inconsistencies)} for row in report.inconsistent_rows],
         "notes": notes(report),
+        "stress_keys": list(report.stress_keys),
+        "stress": stress_records(report),  # one per stress job and test, its histogram in "outcomes"
+        "stress_inconsistent": [{"job": job.path, "claims": list(job.inconsistencies)}
+                                for job in report.inconsistent_stress],
         "skipped": [{"path": s.path, "reason": s.reason} for s in report.skipped],
     }
     return json.dumps(data, indent=2) + "\n"
@@ -217,13 +229,23 @@ def notes(report: Report) -> List[str]:
     return lines
 
 
+def _balance(report: Report) -> bool:
+    """Whether the balance part is shown: when there are balance jobs, or no stress job to show instead."""
+    return bool(report.rows) or not report.stress
+
+
 def to_table(report: Report) -> str:
     parts = []
     if report.rows:
         headers, cells = _display(report, "{}")
         parts.append(format_table(headers, cells, left=1 + len(report.keys)))
-    parts.append(_footer(report))
-    parts.extend(notes(report))
+    if _balance(report):
+        parts.append(_footer(report))
+        parts.extend(notes(report))
+    if report.stress:
+        from synclab.reports.stressrender import stress_table
+
+        parts.append(("\n" if parts else "") + stress_table(report))
     if report.skipped:
         parts.append(f"skipped ({len(report.skipped)}):")
         parts.extend(f"  {s.path}: {s.reason}" for s in report.skipped)
@@ -235,7 +257,11 @@ def _md_cell(text: str) -> str:
 
 
 def to_markdown(report: Report) -> str:
-    lines = ["# synclab summary", "", f"Runs under `{report.root}`: {_footer(report)}.", ""]
+    lines = ["# synclab summary", ""]
+    if _balance(report):
+        lines += [f"Runs under `{report.root}`: {_footer(report)}.", ""]
+    else:
+        lines += [f"Runs under `{report.root}`.", ""]
     if report.rows:
         headers, cells = _display(report, "**{}**")
         numeric = {"repeats", *report.outcomes, "drift mean", "drift sd", "drift min", "drift max", "ops/s", "lock cost"}
@@ -259,6 +285,10 @@ def to_markdown(report: Report) -> str:
     if found:
         lines += ["", "## Notes", ""]
         lines.extend(f"- {_md_cell(note)}" for note in found)
+    if report.stress:
+        from synclab.reports.stressrender import stress_markdown
+
+        lines += ["", *stress_markdown(report)]
     if report.skipped:
         lines += ["", "## Skipped", ""]
         lines.extend(f"- `{s.path}`: {_md_cell(s.reason)}" for s in report.skipped)
@@ -278,10 +308,16 @@ def format_job(data: Mapping[str, Any], overrides: Sequence[str] = (), path: str
 
 
 def write_summary(report: Report, out: "str | os.PathLike[str]") -> List[Path]:
-    """summary.csv and summary.md in out; returns the paths written."""
+    """summary.csv and summary.md in out (and, for a tree of both kinds, the stress tests' CSV
+    beside them); returns the paths written."""
     out = Path(out)
     written = []
-    for name, text in ((SUMMARY_CSV, to_csv(report)), (SUMMARY_MD, to_markdown(report))):
+    files = [(SUMMARY_CSV, to_csv(report)), (SUMMARY_MD, to_markdown(report))]
+    if report.rows and report.stress:
+        from synclab.reports.stressrender import stress_csv
+
+        files.append((STRESS_SUMMARY_CSV, stress_csv(report)))
+    for name, text in files:
         write_text_atomic(out / name, text)
         written.append(out / name)
     return written

@@ -20,7 +20,8 @@ from synclab.records.bounded import (MAX_RESULT_BYTES, MAX_YAML_BYTES, BoundErro
                                      load_yaml, loads_json, read_capped)
 from synclab.records.files import INTERRUPTED, LOG, NOT_RUN, RESULT
 from synclab.records.judge import Unusable, judge_result
-from synclab.records.resultfile import SCHEMA_VERSIONS
+from synclab.records.resultfile import SCHEMA_VERSIONS, workload
+from synclab.records.stressjudge import Unusable as StressUnusable, judge_stress
 from synclab.kernel.spec import shorten
 from synclab.reports.stats import BASELINE_IGNORED, baseline_key, geometric_mean, ratio_of_rates, wilson
 
@@ -74,6 +75,24 @@ class Row:
 
 
 @dataclass(frozen=True)
+class StressJob:
+    """One stress run (result.json with ``workload: stress``), its tests as records.stressjudge
+    judged them: counts and grades re-derived from the stored declaration, never the stored labels."""
+
+    path: str
+    config: Mapping[str, Any]  # flat: the run's settings (target, stride, python, gil, ...)
+    overrides: Tuple[str, ...]
+    tests: Tuple[Mapping[str, Any], ...]  # each in StressResult.to_dict's shape: what reports.histogram prints
+    interpreter: str  # "CPython 3.13.5t", as the record names it ("" when it does not)
+    inconsistencies: Tuple[str, ...] = ()  # claims of the stored record that its counts contradict
+    gil_enabled: Optional[bool] = None  # on at any point of any test, as the tests recorded it
+
+    @property
+    def forbidden_tests(self) -> Tuple[str, ...]:
+        return tuple(test["test"] for test in self.tests if test["status"] == "forbidden")
+
+
+@dataclass(frozen=True)
 class Report:
     root: str
     rows: Tuple[Row, ...]
@@ -82,6 +101,21 @@ class Report:
     outcomes: Tuple[str, ...]  # outcome columns: every known outcome, then any other seen
     # jobs a sweep left out as combinations that do not exist: (overrides, reason), from NOT_RUN
     not_run: Tuple[Tuple[str, str], ...] = ()
+    stress: Tuple[StressJob, ...] = ()  # the stress runs, reported as histograms (reports.stressrender)
+    stress_keys: Tuple[str, ...] = ()  # the keys that differ between stress runs
+
+    @property
+    def empty(self) -> bool:
+        """Nothing found: no run of either kind, nothing skipped."""
+        return not (self.rows or self.stress or self.skipped)
+
+    @property
+    def forbidden_stress(self) -> Tuple[StressJob, ...]:
+        return tuple(job for job in self.stress if job.forbidden_tests)
+
+    @property
+    def inconsistent_stress(self) -> Tuple[StressJob, ...]:
+        return tuple(job for job in self.stress if job.inconsistencies)
 
     @property
     def forbidden_rows(self) -> Tuple[Row, ...]:
@@ -249,6 +283,27 @@ def row_from_result(data: Any, path: str = ".", overrides: Optional[Sequence[str
     )
 
 
+def stress_job(data: Mapping[str, Any], path: str = ".", overrides: Optional[Sequence[str]] = None) -> StressJob:
+    """A stress run's result.json (already parsed) as judged; raise StressUnusable naming the field."""
+    judged = judge_stress(data)
+    recorded = data.get("overrides")
+    pairs = override_pairs(recorded if isinstance(recorded, list) else overrides or ())
+    flat = flatten(judged.config)
+    if "experiment" in pairs:
+        flat = {"experiment": pairs["experiment"], **flat}
+    tests = tuple({**test.to_dict(), "status": test.status} for test in judged.tests)
+    return StressJob(path, flat, tuple(dict.fromkeys(key if key in flat else key.split(".", 1)[0] for key in pairs)),
+                     tests, stress_label(runtime_of(data.get("interpreter"))), judged.inconsistencies,
+                     judged.gil_enabled)
+
+
+def stress_label(runtime: Optional[Mapping[str, Any]]) -> str:
+    """``CPython 3.13.5t``: the interpreter as a histogram's heading names it (its GIL state is each test's)."""
+    if runtime is None or "version" not in runtime:
+        return ""
+    return f"{runtime.get('implementation') or 'Python'} {runtime['version']}{'t' if runtime.get('free_threaded') else ''}"
+
+
 def _gil_came_back(record: Any) -> Optional[Tuple[str, ...]]:
     if not isinstance(record, dict) or record.get("came_back") is not True:
         return None
@@ -281,8 +336,9 @@ def interpreter_of(runtime: Optional[Mapping[str, Any]]) -> Optional[str]:
     return name
 
 
-def read_run(directory: str, path: str) -> Union[Row, Skipped, None]:
-    """One directory as a run: a row, the reason it is skipped, or None when it holds no result.json."""
+def read_run(directory: str, path: str) -> Union[Row, StressJob, Skipped, None]:
+    """One directory as a run: a row (a stress job for a stress run), the reason it is skipped,
+    or None when it holds no result.json."""
     try:
         raw = read_capped(f"{directory}/{RESULT}", MAX_RESULT_BYTES)
     except BoundError as error:
@@ -314,8 +370,10 @@ def read_run(directory: str, path: str) -> Union[Row, Skipped, None]:
         except (OSError, UnicodeDecodeError, BoundError):
             pass
     try:
+        if isinstance(data, dict) and workload(data) == "stress":
+            return stress_job(data, path, overrides)
         return row_from_result(data, path, overrides)
-    except Unusable as error:
+    except (Unusable, StressUnusable) as error:
         return Skipped(path, str(error))
     except (ArithmeticError, RecursionError) as error:  # numbers within the bounds whose statistics are not
         return Skipped(path, f"{RESULT} holds numbers synclab cannot summarize ({error})")
@@ -331,16 +389,20 @@ def collect(root: "str | os.PathLike[str]") -> Report:
     root = os.fspath(root)
     rows: List[Row] = []
     skipped: List[Skipped] = []
+    stress: List[StressJob] = []
+
+    def keep(item: Union[Row, StressJob, Skipped]) -> None:
+        {Row: rows, StressJob: stress}.get(type(item), skipped).append(item)  # type: ignore[attr-defined]
+
     if os.path.isfile(root):
-        item = read_run(os.path.dirname(root) or ".", ".")
-        (rows if isinstance(item, Row) else skipped).append(item)  # type: ignore[arg-type]
-        return build(root, rows, skipped)
+        keep(read_run(os.path.dirname(root) or ".", "."))  # type: ignore[arg-type]
+        return build(root, rows, skipped, stress)
     stack = [(root, ".")]
     while stack:
         directory, path = stack.pop()
         item = read_run(directory, path)
         if item is not None:
-            (rows if isinstance(item, Row) else skipped).append(item)  # type: ignore[arg-type]
+            keep(item)
             continue
         try:
             with os.scandir(directory) as scan:
@@ -355,7 +417,7 @@ def collect(root: "str | os.PathLike[str]") -> Report:
                    if not name.startswith(".") and entry.is_dir(follow_symlinks=False)]
         subdirs.sort(key=_natural, reverse=True)  # popped in natural order: job 9 before job 10
         stack.extend((f"{directory}/{name}", name if path == "." else f"{path}/{name}") for name in subdirs)
-    return replace(build(root, rows, skipped), not_run=_not_run(root, skipped))
+    return replace(build(root, rows, skipped, stress), not_run=_not_run(root, skipped))
 
 
 MAX_NOT_RUN = 10_000  # entries of a sweep's NOT_RUN that a report reads
@@ -382,15 +444,16 @@ def _not_run(root: str, skipped: List[Skipped]) -> Tuple[Tuple[str, str], ...]:
     return tuple(found)
 
 
-def build(root: str, rows: Sequence[Row], skipped: Sequence[Skipped] = ()) -> Report:
+def build(root: str, rows: Sequence[Row], skipped: Sequence[Skipped] = (), stress: Sequence[StressJob] = ()) -> Report:
     """Finish a report: swept keys, outcome columns and each lock's cost against its lock=none twin."""
     rows = with_lock_costs(rows)
     seen = {outcome for row in rows for outcome in row.outcomes}
     outcomes = tuple(sorted(seen | set(OUTCOMES), key=_outcome_order))
-    return Report(root, tuple(rows), tuple(skipped), swept_keys(rows), outcomes)
+    return Report(root, tuple(rows), tuple(skipped), swept_keys(rows), outcomes, stress=tuple(stress),
+                  stress_keys=swept_keys(stress) if stress else ())
 
 
-def swept_keys(rows: Sequence[Row]) -> Tuple[str, ...]:
+def swept_keys(rows: "Sequence[Union[Row, StressJob]]") -> Tuple[str, ...]:
     """The keys whose value differs between rows; when none does, the keys the jobs overrode.
 
     ``repeats`` is never a key column: the repeats column counts them.
@@ -406,7 +469,7 @@ def swept_keys(rows: Sequence[Row]) -> Tuple[str, ...]:
     return tuple(k for k in order if k in named)
 
 
-def _varies(rows: Sequence[Row], key: str) -> bool:
+def _varies(rows: "Sequence[Union[Row, StressJob]]", key: str) -> bool:
     first = rows[0].config.get(key)
     for row in rows:
         if row.config.get(key) != first:

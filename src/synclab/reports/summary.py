@@ -19,7 +19,7 @@ def summarize_sweep(sweep_dir: Path, plots: bool = True, table: bool = True, ans
     if answered is not None:
         write_text_atomic(sweep_dir / ANSWER, answered)
         written.append(sweep_dir / ANSWER)
-    if plots and report.rows:
+    if plots and (report.rows or report.stress):
         from synclab.reports.plots import draw_all  # matplotlib: only when there is something to draw
 
         written += draw_all(report, sweep_dir)

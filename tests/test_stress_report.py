@@ -1,0 +1,240 @@
+"""Stress runs on disk read back by every reader: report (table, CSV, Markdown, JSON, plots, --check),
+the end-of-sweep summary, verify, compare and replay. Records are real (app.stress.run_and_file into
+directories laid out as a sweep leaves them, and the fixtures); hostile ones are those, doctored."""
+
+import csv
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from synclab.app.stress import run_and_file
+from synclab.commands.cli import main
+from synclab.kernel.stress.spec import StressSpec
+from synclab.reports.plots import MAX_STRESS_BARS, STRESS_PNG, _bars
+from synclab.reports.render import render
+from synclab.reports.report import collect
+from synclab.reports.summary import summarize_sweep
+from stresscases import FORBIDDEN, PASSING, write_tests
+from synthetic import SCHEMA3, fixture, job
+
+PNG = b"\x89PNG\r\n\x1a\n"
+FIXTURES = Path(__file__).parent / "fixtures" / "stress"
+FREE_THREADED = FIXTURES / "result-schema4-stress-free-threaded.json"
+
+def _stress_job(directory: Path, target: str, stride: int) -> dict:
+    overrides = ["workload=stress", f"stress.target={target}", f"stress.stride={stride}"]
+    job(directory, overrides_yaml="".join(f"- {item}\n" for item in overrides))
+    spec = StressSpec(target=target, time_budget_s=0.05, stride=stride)
+    return run_and_file(spec, directory, extra={"overrides": overrides})
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory) -> Path:
+    """A stress sweep as Hydra lays one out: job 0 passes (stride 100), job 1 holds a test that fails."""
+    root = tmp_path_factory.mktemp("stress-sweep")
+    write_tests(root / "report_tests.py", PASSING, FORBIDDEN, suffix="Report")
+    (root / "sweep").mkdir()
+    (root / "sweep" / "multirun.yaml").write_text("hydra: {}\n")
+    _stress_job(root / "sweep" / "0", f"{root / 'report_tests.py'}:WriteThenReadReport", 100)
+    _stress_job(root / "sweep" / "1", str(root / "report_tests.py"), 200)
+    return root / "sweep"
+
+
+@pytest.fixture
+def copy(sweep_dir, tmp_path) -> Path:
+    target = tmp_path / "sweep"
+    shutil.copytree(sweep_dir, target)
+    return target
+
+
+def _main(capsys, *args: str) -> "tuple[int, str, str]":
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _doctor(path: Path, change) -> None:
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+# ------------------------------------------------------------------ reading
+
+
+def test_a_stress_record_is_a_stress_job_never_skipped(sweep_dir):
+    report = collect(sweep_dir)
+    assert report.rows == () and report.skipped == ()
+    assert [job.path for job in report.stress] == ["0", "1"]
+    assert [len(job.tests) for job in report.stress] == [1, 2]
+    assert "stride" in report.stress_keys and "target" in report.stress_keys
+    assert report.stress[1].forbidden_tests == ("report_tests:AlwaysTwoReport",)
+    assert report.stress[0].interpreter.startswith("CPython 3.")
+
+
+def test_the_table_shows_each_job_as_its_histograms(sweep_dir):
+    table = render(collect(sweep_dir), "table")
+    assert table.count("report_tests:WriteThenReadReport  (CPython 3.") == 2
+    assert "job 0 (" in table and "stride=100" in table and "job 1 (" in table
+    assert "FAILED: a forbidden outcome" in table
+    assert "2 stress jobs: 3 stress tests" in table and "1 failed" in table
+    assert "repeats" not in table  # no balance table for a tree without balance runs
+
+
+def test_check_fails_on_a_forbidden_outcome_and_passes_without_one(sweep_dir, capsys):
+    code, out, err = _main(capsys, "report", sweep_dir, "--check")
+    assert code == 1 and "forbidden outcomes in 1 stress test(s) (report_tests:AlwaysTwoReport) in job 1" in err
+    assert "WriteThenReadReport" in out
+    code, _, err = _main(capsys, "report", sweep_dir / "0", "--check")
+    assert code == 0 and err == ""
+
+
+def test_check_fails_on_a_record_its_counts_contradict(copy, capsys):
+    def claim_more_samples(data):
+        data["tests"][0]["samples"] += 1
+        data["tests"][0]["outcomes"][0]["grade"] = "interesting"
+
+    _doctor(copy / "0" / "result.json", claim_more_samples)
+    code, out, err = _main(capsys, "report", copy / "0", "--check")
+    assert code == 1 and "1 stress job(s) hold a record their own counts contradict" in err
+    assert "graded interesting, its declaration says acceptable" in out and "it claims" in out
+
+
+@pytest.mark.parametrize("change, said", [
+    (lambda d: d.update(tests="none"), "no tests list"),
+    (lambda d: d.update(tests=[]), "records no tests"),
+    (lambda d: d["tests"][0].update(outcomes=[{"outcome": "1", "count": -3}]), "count"),
+    (lambda d: d["tests"][0].update(declared=[{"key": "(", "regex": True, "grade": "acceptable"}]), "regular expression"),
+    (lambda d: d.update(config=None), "no config"),
+    (lambda d: d["tests"][0].update(samples="many"), "samples"),
+])
+def test_an_unreadable_stress_record_is_skipped_with_its_reason(copy, capsys, change, said):
+    _doctor(copy / "0" / "result.json", change)
+    code, out, err = _main(capsys, "report", copy, "--check")
+    assert code == 1 and "could not be read" in err and "Traceback" not in out + err
+    assert "  0: " in out and said in out.split("skipped (1):", 1)[1]
+    assert "job 1" in out  # the rest is reported
+
+
+def test_csv_and_json_have_a_row_per_job_and_test(sweep_dir, capsys):
+    code, out, _ = _main(capsys, "report", sweep_dir, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 0 and [(r["job"], r["test"], r["status"]) for r in rows] == [
+        ("0", "report_tests:WriteThenReadReport", "acceptable"),
+        ("1", "report_tests:WriteThenReadReport", "acceptable"),
+        ("1", "report_tests:AlwaysTwoReport", "forbidden")]
+    failed = rows[2]
+    assert int(failed["forbidden"]) == int(failed["samples"]) > 0 and float(failed["forbidden_rate"]) == 1.0
+    assert failed["outcomes"] == f"2={failed['samples']}" and failed["never_seen_below"] == ""
+    passed = rows[0]
+    assert passed["forbidden"] == passed["interesting"] == "0" and 0 < float(passed["never_seen_below"]) < 1
+    assert passed["stride"] == "100" and rows[1]["stride"] == "200"
+    code, out, _ = _main(capsys, "report", sweep_dir, "--format", "json")
+    data = json.loads(out)
+    assert [r["test"] for r in data["stress"]] == [r["test"] for r in rows] and data["rows"] == []
+    assert data["stress"][2]["outcomes"] == [{"outcome": "2", "count": int(failed["samples"]), "grade": "forbidden"}]
+
+
+def test_a_rare_outcome_keeps_its_rate(copy):
+    def rare(data):
+        test = data["tests"][0]
+        test["outcomes"] = [{**test["outcomes"][0], "count": test["samples"] - 1},
+                            {"outcome": "0", "count": 1, "grade": "forbidden", "description": ""}]
+        test["samples"] = 10_000_000
+        test["outcomes"][0]["count"] = 9_999_999
+        test.pop("strides")
+
+    _doctor(copy / "0" / "result.json", rare)
+    rec = json.loads(render(collect(copy / "0"), "json"))["stress"][0]
+    assert rec["forbidden"] == 1 and rec["forbidden_rate"] == 1e-7 and rec["forbidden_ci_high"] > 1e-7
+
+
+def test_a_tree_of_both_kinds_shows_both(copy, tmp_path, capsys):
+    job(copy / "balance", fixture(SCHEMA3))
+    code, out, err = _main(capsys, "report", copy)
+    assert code == 0 and "repeats" in out and "report_tests:AlwaysTwoReport  (CPython" in out
+    code, out, err = _main(capsys, "report", copy, "--format", "csv")
+    assert "repeats" in out.splitlines()[0] and "not in this CSV: 2 stress job(s)" in err
+    code, out, _ = _main(capsys, "report", copy, "--format", "json")
+    data = json.loads(out)
+    assert [r["job"] for r in data["rows"]] == ["balance"] and len(data["stress"]) == 3
+    code, _, _ = _main(capsys, "report", copy, "--out", tmp_path / "out")
+    stress_csv = (tmp_path / "out" / "stress-summary.csv").read_text()
+    assert len(list(csv.DictReader(io.StringIO(stress_csv)))) == 3
+    assert "## Stress tests" in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_the_free_threaded_fixture_is_labelled_with_its_interpreter_and_gil(tmp_path):
+    (tmp_path / "result.json").write_bytes(FREE_THREADED.read_bytes())
+    table = render(collect(tmp_path), "table")
+    assert "(CPython 3.13.5t, GIL disabled)" in table and "interesting: seen in" in table
+    assert not table.startswith("job")  # a lone run needs no heading
+
+
+# ------------------------------------------------------------------ sweeps and plots
+
+
+def test_the_end_of_sweep_summary_holds_every_stress_test(copy, capsys):
+    written = summarize_sweep(copy)
+    assert {path.name for path in written} == {"summary.csv", "summary.md", STRESS_PNG}
+    rows = list(csv.DictReader(io.StringIO((copy / "summary.csv").read_text())))
+    assert [(r["job"], r["stride"], r["status"]) for r in rows] == [
+        ("0", "100", "acceptable"), ("1", "200", "acceptable"), ("1", "200", "forbidden")]
+    md = (copy / "summary.md").read_text()
+    assert "**FORBIDDEN**" in md and "```" in md and "report_tests:AlwaysTwoReport" in md
+    assert (copy / STRESS_PNG).read_bytes().startswith(PNG)
+    assert "3 stress tests" in capsys.readouterr().out
+
+
+def test_report_out_draws_the_histograms(sweep_dir, tmp_path, capsys):
+    code, _, _ = _main(capsys, "report", sweep_dir, "--out", tmp_path)
+    assert code == 0 and (tmp_path / STRESS_PNG).read_bytes().startswith(PNG)
+    assert not (tmp_path / "outcomes.png").exists()  # no balance run: no balance plot
+
+
+def test_many_outcomes_are_drawn_with_the_rest_in_one_bar_graded_as_its_worst():
+    outcomes = [{"outcome": str(i), "count": 100 - i, "grade": "acceptable"} for i in range(30)]
+    outcomes[-1]["grade"] = "forbidden"
+    bars = _bars(outcomes)
+    assert len(bars) == MAX_STRESS_BARS
+    assert bars[-1] == (f"{30 - MAX_STRESS_BARS + 1} others", sum(100 - i for i in range(MAX_STRESS_BARS - 1, 30)),
+                        "forbidden")
+
+
+# ------------------------------------------------------------------ archive, verify, compare, replay
+
+
+def test_an_archived_stress_run_verifies_and_a_doctored_one_does_not(copy, tmp_path, capsys):
+    code, _, err = _main(capsys, "archive", copy, "-o", tmp_path / "ok.tar.gz")
+    assert code == 0, err
+    code, out, _ = _main(capsys, "verify", tmp_path / "ok.tar.gz")
+    assert code == 0 and "every result agrees with its own numbers" in out
+    _doctor(copy / "1" / "result.json", lambda d: d["tests"][1]["outcomes"][0].update(grade="acceptable"))
+    code, _, err = _main(capsys, "archive", copy, "-o", tmp_path / "doctored.tar.gz")
+    code, out, _ = _main(capsys, "verify", tmp_path / "doctored.tar.gz")
+    assert code == 1 and "inconsistent" in out and "graded acceptable, its declaration says forbidden" in out
+
+
+def test_compare_refuses_stress_runs_in_one_line(sweep_dir, capsys):
+    code, out, err = _main(capsys, "compare", sweep_dir, sweep_dir)
+    assert code == 2 and out == ""
+    assert err == "synclab compare: A: holds stress runs only (2); synclab compare compares balance runs only " \
+                  "(synclab report shows each stress run's histograms)\n"
+
+
+def test_compare_of_mixed_trees_compares_the_balance_runs_and_names_the_stress_runs_left_out(copy, capsys):
+    job(copy / "balance", fixture(SCHEMA3))
+    code, out, _ = _main(capsys, "compare", copy, copy)
+    assert out.rstrip().splitlines()[-1] == ("not compared: stress runs, 2 in A (0, 1) and 2 in B (0, 1); "
+                                             "synclab compare compares balance runs only")
+    assert "1 job compared" not in out and "lost_updates" in out and "not compared;" not in out
+
+
+def test_replay_refuses_stress_runs_before_running_anything(copy, tmp_path, capsys):
+    code, out, err = _main(capsys, "replay", copy, "--out", tmp_path / "replays")
+    assert code == 2 and out == "" and len(err.splitlines()) == 1
+    assert "holds stress runs (job 0, 1); synclab replay re-runs balance runs only" in err
+    assert not (tmp_path / "replays").exists()
