@@ -110,6 +110,8 @@ def test_check_fails_on_a_record_its_counts_contradict(copy, capsys):
     (lambda d: d["tests"][0].update(declared=[{"key": "(", "regex": True, "grade": "acceptable"}]), "regular expression"),
     (lambda d: d.update(config=None), "no config"),
     (lambda d: d["tests"][0].update(samples="many"), "samples"),
+    (lambda d: d.update(workload="other"), "workload 'other', not one this synclab reads (balance, stress)"),
+    (lambda d: d.update(workload=["stress"]), "workload ['stress']"),
 ])
 def test_an_unreadable_stress_record_is_skipped_with_its_reason(copy, capsys, change, said):
     _doctor(copy / "0" / "result.json", change)

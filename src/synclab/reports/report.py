@@ -20,7 +20,7 @@ from synclab.records.bounded import (MAX_RESULT_BYTES, MAX_YAML_BYTES, BoundErro
                                      load_yaml, loads_json, read_capped)
 from synclab.records.files import INTERRUPTED, LOG, NOT_RUN, RESULT
 from synclab.records.judge import Unusable, judge_result
-from synclab.records.resultfile import SCHEMA_VERSIONS, workload
+from synclab.records.resultfile import SCHEMA_VERSIONS, WORKLOADS, workload
 from synclab.records.stressjudge import Unusable as StressUnusable, judge_stress
 from synclab.kernel.spec import shorten
 from synclab.reports.stats import BASELINE_IGNORED, baseline_key, geometric_mean, ratio_of_rates, wilson
@@ -370,8 +370,12 @@ def read_run(directory: str, path: str) -> Union[Row, StressJob, Skipped, None]:
         except (OSError, UnicodeDecodeError, BoundError):
             pass
     try:
-        if isinstance(data, dict) and workload(data) == "stress":
+        kind = workload(data) if isinstance(data, dict) else "balance"
+        if kind == "stress":
             return stress_job(data, path, overrides)
+        if kind not in WORKLOADS:
+            return Skipped(path, f"{RESULT} records workload {shorten(repr(kind), 40)}, not one this synclab reads "
+                                 f"({', '.join(WORKLOADS)})")
         return row_from_result(data, path, overrides)
     except (Unusable, StressUnusable) as error:
         return Skipped(path, str(error))
