@@ -191,6 +191,11 @@ def test_the_end_of_sweep_summary_holds_every_stress_test(copy, capsys):
     assert "3 stress tests" in capsys.readouterr().out
 
 
+def test_a_stress_sweeps_jobs_not_run_are_named(copy):
+    (copy / "not-run.json").write_text(json.dumps([{"overrides": ["gil=disabled"], "reason": "no such build"}]))
+    assert "not run: 1 job (gil=disabled): no such build" in render(collect(copy), "table")
+
+
 def test_report_out_draws_the_histograms(sweep_dir, tmp_path, capsys):
     code, _, _ = _main(capsys, "report", sweep_dir, "--out", tmp_path)
     assert code == 0 and (tmp_path / STRESS_PNG).read_bytes().startswith(PNG)

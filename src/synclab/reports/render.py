@@ -241,7 +241,7 @@ def to_table(report: Report) -> str:
         parts.append(format_table(headers, cells, left=1 + len(report.keys)))
     if _balance(report):
         parts.append(_footer(report))
-        parts.extend(notes(report))
+    parts.extend(notes(report))  # with stress runs only, these are a sweep's jobs not run
     if report.stress:
         from synclab.reports.stressrender import stress_table
 
