@@ -28,7 +28,7 @@ def _stress_job(directory: Path, target: str, stride: int) -> dict:
     overrides = ["workload=stress", f"stress.target={target}", f"stress.stride={stride}"]
     job(directory, overrides_yaml="".join(f"- {item}\n" for item in overrides))
     spec = StressSpec(target=target, time_budget_s=0.05, stride=stride)
-    return run_and_file(spec, directory, extra={"overrides": overrides})
+    return run_and_file(spec, directory, extra=lambda: {"overrides": overrides})
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +112,7 @@ def test_check_fails_on_a_record_its_counts_contradict(copy, capsys):
     (lambda d: d["tests"][0].update(samples="many"), "samples"),
     (lambda d: d.update(workload="other"), "workload 'other', not one this synclab reads (balance, stress)"),
     (lambda d: d.update(workload=["stress"]), "workload ['stress']"),
+    (lambda d: d.update(schema_version=5), "schema_version 5 is not one this synclab reads"),
 ])
 def test_an_unreadable_stress_record_is_skipped_with_its_reason(copy, capsys, change, said):
     _doctor(copy / "0" / "result.json", change)

@@ -370,7 +370,9 @@ def read_run(directory: str, path: str) -> Union[Row, StressJob, Skipped, None]:
         except (OSError, UnicodeDecodeError, BoundError):
             pass
     try:
-        kind = workload(data) if isinstance(data, dict) else "balance"
+        # an unknown schema_version is row_from_result's to name, before any workload it may record
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        kind = workload(data) if version in SCHEMA_VERSIONS and not isinstance(version, bool) else "balance"
         if kind == "stress":
             return stress_job(data, path, overrides)
         if kind not in WORKLOADS:
