@@ -85,7 +85,9 @@ def _project(tmp_path: Path, files: Dict[str, str], ini: str = "") -> Path:
 
 def _pytest(where: Path, *args: str, python: str = sys.executable,
             env: Optional[Dict[str, str]] = None) -> "subprocess.CompletedProcess[str]":
-    return subprocess.run([python, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=where, capture_output=True,
+    # pytest-run-parallel (installed for the bench) would add its own lines and warning to every run
+    return subprocess.run([python, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:run-parallel", *args],
+                          cwd=where, capture_output=True,
                           text=True, timeout=TIMEOUT_S, env=env if env is not None else _env())
 
 
