@@ -23,7 +23,7 @@ Format history of result.json (``schema_version``):
 
 import statistics
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any, Dict, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Dict, Mapping, Optional, Sequence
 
 from synclab.kernel.outcome import DRIFT_OUTCOMES, drift_stats, grade_table
 from synclab.kernel.results import ExperimentResult
@@ -49,6 +49,11 @@ def document(result: ExperimentResult) -> Dict[str, Any]:
     }
 
 
+def gil_at_any_point(states: Sequence[Optional[bool]]) -> Optional[bool]:
+    """On if any state says on; off only if every one says off; None when one is not known."""
+    return True if any(state is True for state in states) else (None if None in states else False)
+
+
 def workload(data: Mapping[str, Any]) -> Any:
     """What a parsed result.json records: ``balance`` before schema 4; a reader checks the value."""
     version = data.get("schema_version")
@@ -61,7 +66,7 @@ def stress_document(config: Mapping[str, Any], results: Sequence["StressResult"]
     its gil_enabled taken from what the tests saw."""
     at_start = results[0].gil_enabled_at_start if results else None
     states = [at_start] + [result.gil_enabled for result in results]
-    enabled = True if any(state is True for state in states) else (None if None in states else False)
+    enabled = gil_at_any_point(states)
     return {
         "schema_version": SCHEMA_VERSION,
         "workload": "stress",
@@ -76,7 +81,7 @@ def gil_record(result: ExperimentResult) -> Dict[str, Any]:
     """What the GIL did over a run: on at any point (a state that is not known counts as not
     proven off), and whether it came back on after starting off, and which imports did it."""
     states = [result.gil_at_start] + [run.gil_enabled for run in result.runs]
-    enabled = True if any(state is True for state in states) else (None if None in states else False)
+    enabled = gil_at_any_point(states)
     return {
         "enabled_at_start": result.gil_at_start,
         "enabled": enabled,

@@ -12,7 +12,7 @@ from synclab.kernel.stress.api import Declared
 from synclab.kernel.stress.grading import OTHER, Grader
 from synclab.records.files import RESULT
 from synclab.records.judge import Unusable, malformed, read_integer, read_label, read_seconds
-from synclab.records.resultfile import workload
+from synclab.records.resultfile import gil_at_any_point, workload
 
 MAX_TESTS = 10_000  # tests one stress run may hold
 MAX_OUTCOMES = 1_001  # outcomes per test: the engine keeps 1000 and one bucket for the rest
@@ -175,7 +175,7 @@ def judge_stress(data: Any) -> StressJudgement:
     problems: List[str] = []
     judged = tuple(_judge_test(test, index, problems) for index, test in enumerate(tests))
     states = [test.gil_enabled for test in judged]
-    enabled = True if any(s is True for s in states) else (None if None in states else False)
+    enabled = gil_at_any_point(states)
     record = data.get("gil")
     if type(record) is dict:
         claimed = _bool(record, "enabled", "gil.")
