@@ -165,3 +165,38 @@ def test_a_doctored_locked_record_differs(tmp_path, capsys):
     assert "forbidden outcome lost_updates in B only: B 3/3, A 0/3" in out
     # a claim per repeat, and the summary the run wrote, left standing
     assert "B holds a record its own numbers contradict (4 claims; `synclab report` lists them)" in out
+
+
+# ------------------------------------------------------------------ a stress test's samples
+
+
+def test_fisher_exact_on_millions_of_samples_agrees_with_the_exact_sum_where_both_can_be_computed():
+    from synclab.reports.stats import EXACT_TABLE_LIMIT, _fisher_large, fisher_exact
+
+    for table in [(3, 1, 1, 3), (8, 2, 1, 5), (0, 5, 5, 0), (2, 3, 2, 3), (40, 900, 12, 1000), (700, 600, 650, 700),
+                  (0, 1500, 9, 1400), (1, 0, 0, 1)]:
+        assert _fisher_large(*table) == pytest.approx(fisher_exact(*table), rel=1e-9, abs=1e-300), table
+    assert sum((40, 900, 12, 1000)) < EXACT_TABLE_LIMIT < sum((700, 600, 650, 700))  # both paths met above
+    # a lost update seen 711 times in 587,000 samples, against none in 600,000: no chance
+    assert fisher_exact(711, 586_289, 0, 600_000) < 1e-100
+    # and against 690 in 600,000: the same rate
+    assert fisher_exact(711, 586_289, 690, 599_310) > 0.3
+
+
+def test_a_stress_tests_rare_outcome_speaks_for_both_and_its_samples_are_named_as_such():
+    from synclab.reports.stats import samples_to_tell_from_never
+
+    a = Counts(1_000_000, {"2": 999_997, "1": 3}, (), unit="samples")
+    b = Counts(1_000_000, {"2": 1_000_000}, (), unit="samples")
+    decision = decide(a, b)
+    assert decision.verdict is Verdict.INCONCLUSIVE  # 3 against 0 cannot tell the rate from never
+    [reason] = decision.reasons
+    needed = samples_to_tell_from_never(3e-06, 0.05)
+    assert reason.startswith("1: A 3/1000000, B 0/1000000: p = 0.25; 1000000 against 1000000 samples could not "
+                             "tell a rate of 3e-06 from 0 at 0.05; ")
+    assert reason.endswith(f"about {needed:,} samples a side would tell a rate of 3e-06 from 0")
+    # the suggestion is enough samples to expect more than the count that would tell, and halving
+    # the rate doubles it
+    assert needed * 3e-06 > fewest_telling_count(1_000_000, 1_000_000, 0.05)
+    assert samples_to_tell_from_never(1.5e-06, 0.05) == pytest.approx(2 * needed, rel=1e-6)
+    assert samples_to_tell_from_never(0.0, 0.05) is None

@@ -53,21 +53,67 @@ def baseline_key(config: Mapping[str, object], ignored: Sequence[str] = BASELINE
     return tuple(sorted((key, value) for key, value in config.items() if key.split(".", 1)[0] not in ignored))
 
 
+# Tables up to this many counts are summed as exact integers; larger ones (the millions of samples
+# of a stress test) in log space, over only the terms that are not negligible.
+EXACT_TABLE_LIMIT = 2000
+_RELATIVE = 1e-7  # tables this close in probability to the observed one count as no more likely
+
+
 def fisher_exact(a: int, b: int, c: int, d: int) -> float:
     """Two-sided p-value of Fisher's exact test on the 2x2 table [[a, b], [c, d]].
 
-    Exact (integer counts of tables, no approximation), so it stays honest at the handful of
-    repeats an experiment often has: the p-value is the probability, with the margins fixed,
-    of a table no more likely than the one observed.
+    Exact (counts of tables, no approximation), so it stays honest at the handful of repeats an
+    experiment often has: the p-value is the probability, with the margins fixed, of a table no
+    more likely than the one observed. Large tables are summed in log space (_fisher_large).
     """
     if min(a, b, c, d) < 0:
         raise ValueError(f"counts must be >= 0, got {(a, b, c, d)}")
+    if a + b + c + d > EXACT_TABLE_LIMIT:
+        return _fisher_large(a, b, c, d)
     row1, row2, col1 = a + b, c + d, a + c
     low, high = max(0, col1 - row2), min(row1, col1)
     weights = {x: math.comb(row1, x) * math.comb(row2, col1 - x) for x in range(low, high + 1)}
     observed = weights[a]
     total = sum(weights.values())
     return min(1.0, sum(w for w in weights.values() if w <= observed) / total)
+
+
+def _log_comb(n: int, k: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def _fisher_large(a: int, b: int, c: int, d: int) -> float:
+    """Fisher's p-value of a large table: the hypergeometric probabilities are unimodal, so the
+    tables no more likely than the observed one are two tails, found by bisection on each side of
+    the mode and summed outward from their inner ends until a term no longer changes the sum."""
+    row1, row2, col1 = a + b, c + d, a + c
+    low, high = max(0, col1 - row2), min(row1, col1)
+    log_total = _log_comb(row1 + row2, col1)
+
+    def log_p(x: int) -> float:
+        return _log_comb(row1, x) + _log_comb(row2, col1 - x) - log_total
+
+    mode = min(max((col1 + 1) * (row1 + 1) // (row1 + row2 + 2), low), high)
+    limit = log_p(a) + math.log1p(_RELATIVE)
+    if log_p(mode) <= limit:
+        return 1.0  # the observed table is as likely as the likeliest one
+    # the left tail is [low, left], the right one [right, high]; each found by bisection
+    left_lo, left_hi = low - 1, mode  # log_p(left_hi) > limit; left_lo counts as <= limit
+    while left_hi - left_lo > 1:
+        middle = (left_lo + left_hi) // 2
+        left_lo, left_hi = (middle, left_hi) if log_p(middle) <= limit else (left_lo, middle)
+    right_lo, right_hi = mode, high + 1
+    while right_hi - right_lo > 1:
+        middle = (right_lo + right_hi) // 2
+        right_lo, right_hi = (right_lo, middle) if log_p(middle) <= limit else (middle, right_hi)
+    total = 0.0
+    for start, stop, step in ((left_lo, low - 1, -1), (right_hi, high + 1, 1)):
+        for x in range(start, stop, step):
+            term = math.exp(log_p(x))
+            total += term
+            if term <= total * 1e-17:
+                break
+    return min(1.0, total)
 
 
 # ---------------------------------------------------------------- intervals and power
@@ -290,3 +336,31 @@ def repeats_to_tell_from_never(rate: float, alpha: float, power: float = SUGGEST
             return None
         high = min(high * 2, MAX_SUGGESTED_REPEATS)
     return _first(high // 2 + 1, high, lambda trials: power_against_never(rate, trials, alpha) >= power)
+
+
+def samples_to_tell_from_never(rate: float, alpha: float, power: float = SUGGESTED_POWER) -> Optional[int]:
+    """About how many samples a side tell ``rate`` from "never" with ``power``, for the millions of
+    samples a stress test takes: the count that would be significant against none (at a reference
+    of a million a side, where it no longer depends on the number), reached that often by a
+    Poisson count of mean ``rate`` times the samples. None for a rate of 0."""
+    if rate <= 0:
+        return None
+    reference = 1_000_000
+    needed = fewest_telling_count(reference, reference, alpha)
+    if needed is None:
+        return None
+
+    def reached(mean: float) -> bool:  # P(Poisson(mean) >= needed) >= power
+        term, below = math.exp(-mean), 0.0
+        for k in range(needed):
+            below += term
+            term *= mean / (k + 1)
+        return 1.0 - below >= power
+
+    low, high = 0.0, float(needed)
+    while not reached(high):
+        low, high = high, high * 2
+    for _ in range(60):
+        middle = (low + high) / 2
+        low, high = (low, middle) if reached(middle) else (middle, high)
+    return max(1, math.ceil(high / rate))

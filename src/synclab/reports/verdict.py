@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 from synclab.reports.stats import (MAX_SUGGESTED_REPEATS, SUGGESTED_POWER, fisher_exact, repeats_to_tell_from_never,
-                    tells_from_never)
+                    samples_to_tell_from_never, tells_from_never)
 
 ALPHA = 0.05
 # What makes two runs different experiments, with the name a reason gives it.
@@ -54,6 +54,7 @@ class Counts:
     forbidden: Tuple[str, ...]
     inconsistencies: int = 0
     runtime: Optional[Mapping[str, Any]] = None  # implementation, version, free_threaded, gil_enabled, start_method
+    unit: str = "repeats"  # what ``repeats`` counts: a balance job's repeats, or a stress test's samples
 
 
 @dataclass(frozen=True)
@@ -132,14 +133,18 @@ def outcome_tests(a: Counts, b: Counts, alpha: float) -> Tuple[List[OutcomeTest]
 
 
 def _questions(tests: Sequence[OutcomeTest]) -> Sequence[OutcomeTest]:
-    """The tests a reason needs: with two outcomes, each one's rate is the other's mirror, so the
-    one that is not ``consistent`` speaks for both."""
+    """The tests a reason needs: with two outcomes, each one's rate is the other's mirror, so one
+    speaks for both: the one that is not ``consistent``, else (a stress test's two outcomes) the
+    rarer, whose rate is the one the samples may be too few to tell from 0."""
     if len(tests) == 2:
-        return [next((test for test in tests if test.outcome != "consistent"), tests[0])]
+        others = [test for test in tests if test.outcome != "consistent"]
+        return [others[0] if len(others) == 1 else min(tests, key=lambda test: test.rate)]
     return tests
 
 
-def _suggestion(rate: float, level: float) -> str:
+def _suggestion(rate: float, level: float, unit: str = "repeats") -> str:
+    if unit != "repeats":  # a stress test's samples: as many as its time budget allows
+        return f"about {samples_to_tell_from_never(rate, level):,} {unit} a side would tell a rate of {rate:.2g} from 0"
     needed = repeats_to_tell_from_never(rate, level)
     if needed is None:
         return f"more than {MAX_SUGGESTED_REPEATS} repeats a side would be needed to tell a rate of {rate:.2g} from 0"
@@ -175,8 +180,8 @@ def decide(a: Counts, b: Counts, names: Tuple[str, str] = ("A", "B"), alpha: flo
         for test in weak:
             reasons.append(f"{test.outcome}: {names[0]} {_fraction(test.count_a, a.repeats)}, {names[1]} "
                            f"{_fraction(test.count_b, b.repeats)}: p = {format_p(test.p_value)}; "
-                           f"{a.repeats} against {b.repeats} repeats could not tell a rate of {test.rate:.2g} "
-                           f"from 0 at {level:.3g}; {_suggestion(test.rate, level)}")
+                           f"{a.repeats} against {b.repeats} {a.unit} could not tell a rate of {test.rate:.2g} "
+                           f"from 0 at {level:.3g}; {_suggestion(test.rate, level, a.unit)}")
         return Decision(Verdict.INCONCLUSIVE, tuple(reasons), tuple(tests), level)
     reasons = [f"{test.outcome}: {names[0]} {_fraction(test.count_a, a.repeats)}, {names[1]} "
                f"{_fraction(test.count_b, b.repeats)}: p = {format_p(test.p_value)}, and a rate of {test.rate:.2g} "
