@@ -62,7 +62,7 @@ def _where(result: Mapping[str, Any], interpreter: Optional[str]) -> str:
 
 def format_histogram(result: Mapping[str, Any], interpreter: Optional[str] = None) -> str:
     """The test's name, its outcomes (most often seen first) with counts, shares and grades, the
-    samples and their rate, and the verdict line."""
+    samples, their rate and the time budget that bounded them, and the verdict line."""
     samples = int(result.get("samples") or 0)
     rows = [(entry["outcome"] if entry["outcome"] != "" else '""', f"{int(entry['count']):,}",
              _share(int(entry["count"]), samples), entry["grade"], entry.get("description") or "")
@@ -75,7 +75,9 @@ def format_histogram(result: Mapping[str, Any], interpreter: Optional[str] = Non
         lines.append(f"  {result['description']}")
     lines.extend("  " + line for line in table.splitlines())
     timing = f" in {seconds:.2f} s ({rate:,.0f} per second)" if seconds and rate else ""
-    lines.append(f"  {samples:,} samples{timing}, strides of {result.get('stride')}")
+    budget = result.get("time_budget_s")
+    spent = f", a time budget of {budget:g} s" if isinstance(budget, (int, float)) else ""
+    lines.append(f"  {samples:,} samples{timing}, strides of {result.get('stride')}{spent}")
     lines.append(f"  {verdict(result)}")
     for warning in result.get("warnings") or ():
         lines.append(f"  warning: {warning}")
