@@ -2,6 +2,7 @@
 updates out of repeats in each cell, from real results (the kernel's own documents)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -117,3 +118,60 @@ def test_a_sweep_summary_asked_for_an_answer_writes_it_beside_the_summary(tmp_pa
     assert tmp_path / "answer.md" in written
     assert (tmp_path / "answer.md").read_text() == answer(collect(tmp_path), "increment")
     assert summarize_sweep(tmp_path, plots=False, table=False) == [tmp_path / "summary.csv", tmp_path / "summary.md"]
+
+
+STRESS_FIXTURES = Path(__file__).parent / "fixtures" / "stress"
+
+
+def _stress_sweep(tmp_path, *jobs):
+    """A sweep directory of stress runs, each a real record (tests/fixtures/stress) with the edits given."""
+    for index, (name, edit) in enumerate(jobs):
+        data = json.loads((STRESS_FIXTURES / f"result-schema4-stress-{name}.json").read_text())
+        edit(data)
+        (tmp_path / str(index)).mkdir()
+        (tmp_path / str(index) / "result.json").write_text(json.dumps(data))
+    return tmp_path
+
+
+def _gil_on(data):
+    """The free-threaded record as if its test had run with the GIL enabled throughout."""
+    data["interpreter"]["gil_enabled"] = True
+    for test in data["tests"]:
+        test["gil_enabled"] = test["gil_enabled_at_start"] = True
+    data["gil"] = {**data["gil"], "enabled": True, "enabled_at_start": True}
+
+
+def test_the_tests_answer_has_a_row_per_stress_test_and_a_column_per_interpreter_and_gil_state(tmp_path, capsys):
+    def same(data):
+        return None
+
+    sweep = _stress_sweep(tmp_path, ("free-threaded", same), ("error", same), ("free-threaded", _gil_on))
+    assert main(["report", str(sweep), "--answer", "tests"]) == 0
+    table = capsys.readouterr().out.split("idioms: ", 1)[1].splitlines()
+    header = [cell.strip() for cell in table[1].split("  ") if cell.strip()]
+    # interpreters in version order, the GIL on before off; the third job is a column of its own
+    assert header == ["idiom", "CPython 3.11.7, GIL on", "CPython 3.13.5t, GIL on", "CPython 3.13.5t, GIL off"]
+    rows = {line.split()[0]: [cell.strip() for cell in line.split("  ") if cell.strip()][1:] for line in table[3:]}
+    assert rows["CounterIncrement"] == ["-", "lost update in 711 of 587,000", "lost update in 711 of 587,000"]
+    assert rows["RaisesOnEveryThirdState"] == ["FORBIDDEN 'error' in 13,200 of 39,600", "-", "-"]
+
+
+def test_two_jobs_on_one_interpreter_and_gil_state_are_one_column_with_their_samples_summed(tmp_path):
+    from synclab.reports.report import collect
+
+    def same(data):
+        return None
+
+    table = answer(collect(str(_stress_sweep(tmp_path, ("free-threaded", same), ("free-threaded", same)))), "tests")
+    lines = table.splitlines()
+    assert lines[1].split("  ")[-1].strip() == "CPython 3.13.5t, GIL off"
+    assert lines[3].split("  ")[-1].strip() == "lost update in 1,422 of 1,174,000"
+
+
+def test_the_tests_answer_is_refused_where_no_stress_run_is(report, tmp_path, capsys):
+    assert answer(report, "tests") is None
+    (tmp_path / "0").mkdir()
+    (tmp_path / "0" / "result.json").write_text(json.dumps(_result("inplace", "gil")))
+    assert main(["report", str(tmp_path), "--answer", "tests"]) == 2
+    assert capsys.readouterr().err.strip() == ("synclab report: --answer tests: no stress run here (workload=stress); "
+                                               "a balance run's table takes a setting, such as increment")

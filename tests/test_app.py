@@ -385,7 +385,9 @@ PRESET_OVERRIDES = {
     "shared_memory_lock": ["times=50"],
     "gil_question": ["times=1000"],  # a sweep preset; run here as a single job
     "lock_cost_ft": ["times=1000"],
+    "idioms": ["stress.pattern=CounterUpdate", "stress.time_budget_s=0.02"],  # two of its tests, briefly
 }
+STRESS_PRESETS = {"idioms"}
 FREE_THREADED_PRESETS = {"lock_cost_ft"}  # run on the free-threaded build the fixture finds
 
 
@@ -399,6 +401,12 @@ def test_every_preset_runs_from_the_command_line(cli: Cli, tmp_path: Path, name:
     no_traceback(done)
     assert done.returncode == 0, done.stderr[-3000:]
     data = load(run_dir / "result.json")
+    assert data["workload"] == ("stress" if name in STRESS_PRESETS else "balance")
+    if name in STRESS_PRESETS:
+        assert [test["test"].rpartition(":")[2] for test in data["tests"]] == ["CounterUpdate", "CounterUpdateLocked"]
+        assert all(test["samples"] > 0 for test in data["tests"])
+        assert not [o for test in data["tests"] for o in test["outcomes"] if o["grade"] == "forbidden"]
+        return
     assert (data["config"]["lock"] != "none") == (name in LOCKED_PRESETS)
     for run in data["runs"]:
         assert run["ops_done"] == run["ops_expected"] == data["config"]["workers"] * data["config"]["times"]

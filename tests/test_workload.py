@@ -3,7 +3,9 @@ run directory as a stress result.json, refusals in one line with nothing written
 GIL states on a free-threaded build."""
 
 import json
+import platform
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -70,22 +72,35 @@ def test_a_stress_run_lands_in_its_run_directory_as_a_judged_record(cli, tmp_pat
     assert f"counter_increment:CounterIncrement: {test.samples} samples" in (out / "run.log").read_text()
 
 
-def test_a_sweep_across_gil_states_records_each_state_it_ran_in(cli, tmp_path: Path, free_threaded_python) -> None:
-    """gil=enabled,disabled on the free-threaded build, and gil=disabled on this GIL build listed as
-    not run: every job that ran says the GIL state its tests saw, and lost updates (1) can only be
-    among those without the GIL."""
+def test_the_idioms_sweep_across_gil_states_records_each_state_and_ends_in_the_answer_table(
+        cli, tmp_path: Path, free_threaded_python) -> None:
+    """The idioms preset over a copy of one test, with gil=enabled,disabled on the free-threaded
+    build and on this GIL build, where gil=disabled is listed as not run: every job that ran says
+    the GIL state its tests saw, lost updates (1) can only be among those without the GIL, and the
+    sweep ends in the answer table, a column per interpreter and GIL state."""
     target = tmp_path / "counter_increment.py"
     shutil.copy(COUNTER, target)
     sweep = tmp_path / "sweep"
-    done = cli(["-m", "workload=stress", f"stress.target={target}", "stress.time_budget_s=0.2",
-                f"python={free_threaded_python.path}", "gil=enabled,disabled", f"hydra.sweep.dir={sweep}"])
+    done = cli(["-m", "+experiment=idioms", f"stress.target={target}", "stress.time_budget_s=0.2",
+                f"python={free_threaded_python.path},{sys.executable}", "gil=enabled,disabled",
+                f"hydra.sweep.dir={sweep}", "hydra.callbacks.report.plots=false"])
     assert done.returncode == 0, done.stderr
     states = {}
-    for job in ("0", "1"):
-        data = json.loads((sweep / job / "result.json").read_text())
+    for result in sorted(sweep.glob("*/result.json")):
+        data = json.loads(result.read_text())
         judged = judge_stress(data)
         assert judged.inconsistencies == ()
-        states[data["config"]["gil"]] = judged
-    assert states["enabled"].gil_enabled is True and states["disabled"].gil_enabled is False
-    assert [o.outcome for o in states["enabled"].tests[0].outcomes] == ["2"]
-    assert {o.outcome for o in states["disabled"].tests[0].outcomes} <= {"1", "2"}
+        states[(data["interpreter"]["free_threaded"], data["config"]["gil"])] = judged
+    assert sorted(states) == [(False, "enabled"), (True, "disabled"), (True, "enabled")]
+    assert states[True, "enabled"].gil_enabled is True and states[True, "disabled"].gil_enabled is False
+    assert [o.outcome for o in states[True, "enabled"].tests[0].outcomes] == ["2"]
+    assert {o.outcome for o in states[True, "disabled"].tests[0].outcomes} <= {"1", "2"}
+    assert "gil=disabled" in (sweep / "not-run.json").read_text()
+    table = (sweep / "answer.md").read_text()
+    assert done.stdout.endswith(table)
+    header = [cell.strip() for cell in table.splitlines()[1].split("  ") if cell.strip()]
+    version = free_threaded_python.version
+    assert header == ["idiom", f"CPython {platform.python_version()}, GIL on", f"CPython {version}t, GIL on",
+                      f"CPython {version}t, GIL off"]
+    [row] = table.splitlines()[3:]
+    assert row.startswith("CounterIncrement ")

@@ -9,7 +9,7 @@ from pathlib import Path
 from synclab.commands.cli import fail
 from synclab.records.files import RESULT
 from synclab.reports.report import Report, _outcome_order, collect
-from synclab.reports.answer import answer
+from synclab.reports.answer import TESTS, answer
 from synclab.reports.render import FORMATS, _jobs, render, write_summary
 
 EXIT_FORBIDDEN = 1
@@ -21,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="DIR", help="also write summary.csv, summary.md and plots into DIR")
     parser.add_argument("--no-plots", action="store_true", help="with --out, write the summaries only")
     parser.add_argument("--answer", metavar="KEY", help="also print the answer table: a row per interpreter and GIL "
-                        "state, a column per value of KEY (e.g. increment), lost updates / repeats in each cell")
+                        "state, a column per value of KEY (e.g. increment), lost updates / repeats in each cell; "
+                        "KEY tests: stress runs' table, a row per test, a column per interpreter and GIL state")
     parser.add_argument("--check", action="store_true", help=f"exit {EXIT_FORBIDDEN} when any forbidden outcome appears, any stored result contradicts "
                              "its own numbers, or any run cannot be read")
 
@@ -50,6 +51,9 @@ def run(args: argparse.Namespace) -> int:
     table = None
     if args.answer is not None:
         table = answer(report, args.answer)
+        if table is None and args.answer == TESTS:
+            return fail("report", f"--answer {TESTS}: no stress run here (workload=stress); "
+                                  f"a balance run's table takes a setting, such as increment")
         if table is None:
             return fail("report", f"--answer: no run here records a setting {args.answer!r}; "
                                   f"the settings they do record include {', '.join(sorted(_settings(report))[:12])}")

@@ -2,18 +2,23 @@
 (the increment shape, for the notebook's GIL question), and in each cell the repeats that lost
 updates out of those run, with the 95% interval of the rate. It is what a reader of a sweep
 across interpreters wants first, so a sweep can print it (``answer`` in the report callback)
-and ``synclab report --answer KEY`` prints it for any directory."""
+and ``synclab report --answer KEY`` prints it for any directory.
+
+For stress runs the key ``tests`` lays the table out the other way round, as the idioms preset
+asks: a row per stress test, a column per interpreter and GIL state (reports.idiom_table)."""
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from synclab.kernel.spec import DEFAULT_INCREMENT
-from synclab.reports.report import Report, Row
+from synclab.reports.idiom_table import idiom_table
+from synclab.reports.report import Report, Row, StressJob
 from synclab.reports.stats import wilson
 from synclab.reports.table import format_table
 
 LOST = "lost_updates"
 CAME_BACK = "came back"
+TESTS = "tests"  # the key that asks for the stress tests' table
 
 
 @dataclass(frozen=True)
@@ -46,7 +51,10 @@ def _label(runtime: Tuple[Any, ...]) -> List[str]:
 
 def answer(report: Report, column: str = "increment") -> Optional[str]:
     """The table, or None when no row records a value for ``column``. Other keys that vary
-    between the rows (a switch interval, say) become row columns, so no cell mixes two settings."""
+    between the rows (a switch interval, say) become row columns, so no cell mixes two settings.
+    With ``column`` "tests", the stress tests' table, or None when no stress run is here."""
+    if column == TESTS:
+        return stress_answer(report.stress)
     rows = [row for row in report.rows if column in row.config]
     if not rows:
         return None
@@ -85,3 +93,24 @@ def _order(key: Tuple[Any, ...]) -> Tuple[Any, ...]:
     rank = {True: 0, CAME_BACK: 1, False: 2, None: 3}[gil_on]
     return (implementation, numbers, bool(free), rank, tuple((value != "null", value) for value in settings))
 
+
+def stress_answer(jobs: Sequence[StressJob]) -> Optional[str]:
+    """The stress tests by interpreter and GIL state; each job is one column (jobs that ran on the
+    same interpreter in the same GIL state are one), in interpreter order, the GIL on first."""
+    if not jobs:
+        return None
+    columns: Dict[Tuple[Any, ...], List[Mapping[str, Any]]] = {}
+    for job in jobs:
+        columns.setdefault(_where(job), []).extend(job.tests)
+    ordered = sorted(columns.items(), key=lambda item: item[0][:2])
+    return idiom_table([(label, tests) for (_, _, label), tests in ordered])
+
+
+def _where(job: StressJob) -> Tuple[Any, ...]:
+    """(sort key of the interpreter, rank of the GIL state, the column's label)."""
+    name = job.interpreter or "Python ?"
+    version = name.rpartition(" ")[2].rstrip("t")
+    numbers = tuple(int(part) if part.isdigit() else 0 for part in version.split(".")[:3])
+    state = {True: "GIL on", False: "GIL off", None: "GIL ?"}[job.gil_enabled]
+    rank = {True: 0, False: 1, None: 2}[job.gil_enabled]
+    return ((name.rpartition(" ")[0], numbers, name), rank, f"{name}, {state}")
