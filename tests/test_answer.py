@@ -147,10 +147,10 @@ def test_the_tests_answer_has_a_row_per_stress_test_and_a_column_per_interpreter
 
     sweep = _stress_sweep(tmp_path, ("free-threaded", same), ("error", same), ("free-threaded", _gil_on))
     assert main(["report", str(sweep), "--answer", "tests"]) == 0
-    table = capsys.readouterr().out.split("idioms: ", 1)[1].splitlines()
+    table = capsys.readouterr().out.split("stress tests: ", 1)[1].splitlines()
     header = [cell.strip() for cell in table[1].split("  ") if cell.strip()]
     # interpreters in version order, the GIL on before off; the third job is a column of its own
-    assert header == ["idiom", "CPython 3.11.7, GIL on", "CPython 3.13.5t, GIL on", "CPython 3.13.5t, GIL off"]
+    assert header == ["test", "CPython 3.11.7, GIL on", "CPython 3.13.5t, GIL on", "CPython 3.13.5t, GIL off"]
     rows = {line.split()[0]: [cell.strip() for cell in line.split("  ") if cell.strip()][1:] for line in table[3:]}
     assert rows["CounterIncrement"] == ["-", "lost update in 711 of 587,000", "lost update in 711 of 587,000"]
     assert rows["RaisesOnEveryThirdState"] == ["FORBIDDEN 'error' in 13,200 of 39,600", "-", "-"]

@@ -56,8 +56,8 @@ def test_rows_are_idioms_in_the_order_met_and_columns_the_labels_given() -> None
     ]
     text = idiom_table(columns)
     lines = text.splitlines()
-    assert lines[0].startswith("idioms:")
-    assert lines[1].split() == ["idiom", "3.11", "GIL", "3.13t", "no", "GIL"]
+    assert lines[0].startswith("stress tests: ")
+    assert lines[1].split() == ["test", "3.11", "GIL", "3.13t", "no", "GIL"]
     rows = _rows(text)
     assert [row.split()[0] for row in rows] == ["AttributeIncrement", "LazyInit", "GlobalIncrement"]
     assert "never seen in 100 (rate < 0.03 at 95%)" in rows[0] and "lost update in 3 of 200" in rows[0]

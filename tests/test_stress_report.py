@@ -5,6 +5,7 @@ directories laid out as a sweep leaves them, and the fixtures); hostile ones are
 import csv
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -41,6 +42,18 @@ def sweep_dir(tmp_path_factory) -> Path:
     _stress_job(root / "sweep" / "0", f"{root / 'report_tests.py'}:WriteThenReadReport", 100)
     _stress_job(root / "sweep" / "1", str(root / "report_tests.py"), 200)
     return root / "sweep"
+
+
+@pytest.fixture(scope="module")
+def stress_run(tmp_path_factory) -> Path:
+    """A stress run through run.py of one of synclab's own idioms, the locked one, as replay reads it."""
+    from conftest import run_cli
+
+    out = tmp_path_factory.mktemp("stress-run") / "run"
+    done = run_cli(["workload=stress", "stress.target=synclab.kernel.stress.idioms", "stress.pattern=CounterUpdateLocked",
+                    "stress.time_budget_s=0.05", f"hydra.run.dir={out}"])
+    assert done.returncode == 0, done.stderr
+    return out
 
 
 @pytest.fixture
@@ -226,23 +239,60 @@ def test_an_archived_stress_run_verifies_and_a_doctored_one_does_not(copy, tmp_p
     assert code == 1 and "inconsistent" in out and "graded acceptable, its declaration says forbidden" in out
 
 
-def test_compare_refuses_stress_runs_in_one_line(sweep_dir, capsys):
-    code, out, err = _main(capsys, "compare", sweep_dir, sweep_dir)
-    assert code == 2 and out == ""
-    assert err == "synclab compare: A: holds stress runs only (2); synclab compare compares balance runs only " \
-                  "(synclab report shows each stress run's histograms)\n"
+def test_compare_of_two_stress_sweeps_compares_each_job_test_by_test(sweep_dir, copy, capsys):
+    code, out, err = _main(capsys, "compare", sweep_dir, copy)
+    assert code == 0, out + err
+    assert "stress job 0:" in out and "stress job 1:" in out
+    assert "WriteThenReadReport reproduced: " in out  # each test's reason names its own verdict
+    assert out.rstrip().splitlines()[-1] == "2 jobs compared: 2 reproduced, 0 differs, 0 inconclusive; verdict: reproduced"
 
 
-def test_compare_of_mixed_trees_compares_the_balance_runs_and_names_the_stress_runs_left_out(copy, capsys):
+def test_a_forbidden_outcome_on_one_side_only_makes_a_stress_comparison_differ(sweep_dir, copy, capsys):
+    def forbid(data):  # job 0's passing test shows a forbidden outcome in one of its samples
+        test = data["tests"][0]
+        test["outcomes"][0]["count"] -= 1
+        test["outcomes"].append({"outcome": "9", "count": 1, "grade": "forbidden", "description": ""})
+    _doctor(copy / "0" / "result.json", forbid)
+    code, out, _ = _main(capsys, "compare", sweep_dir, copy)
+    assert code == 1
+    assert re.search(r"^  - WriteThenReadReport differs: forbidden outcome 9 in B only: B 1/\d+, A 0/\d+$", out,
+                     flags=re.M), out
+    assert "; verdict: differs" in out.rstrip().splitlines()[-1]
+
+
+def test_stress_runs_of_other_settings_differ_by_those_settings(sweep_dir, capsys):
+    code, out, _ = _main(capsys, "compare", sweep_dir / "0", sweep_dir / "1")
+    assert code == 1
+    assert "  - config stride: 100 vs 200" in out and "  - config target: " in out
+    assert "  - B only: " in out  # job 1 holds a test job 0 does not
+
+
+def test_compare_of_mixed_trees_compares_balance_and_stress_runs_alike(copy, capsys):
     job(copy / "balance", fixture(SCHEMA3))
     code, out, _ = _main(capsys, "compare", copy, copy)
-    assert out.rstrip().splitlines()[-1] == ("not compared: stress runs, 2 in A (0, 1) and 2 in B (0, 1); "
-                                             "synclab compare compares balance runs only")
-    assert "1 job compared" not in out and "lost_updates" in out and "not compared;" not in out
+    assert "lost_updates" in out and "stress job 0:" in out and "stress job 1:" in out
+    assert out.rstrip().splitlines()[-1].startswith("3 jobs compared: ")
 
 
-def test_replay_refuses_stress_runs_before_running_anything(copy, tmp_path, capsys):
-    code, out, err = _main(capsys, "replay", copy, "--out", tmp_path / "replays")
+def test_replay_refuses_a_recorded_target_that_names_code_before_running_anything(stress_run, tmp_path, capsys):
+    origin = tmp_path / "origin"
+    shutil.copytree(stress_run, origin)
+    config = origin / ".hydra" / "config.yaml"
+    config.write_text(config.read_text().replace("target: synclab.kernel.stress.idioms", "target: os:Anything"))
+    code, out, err = _main(capsys, "replay", origin, "--out", tmp_path / "replays")
     assert code == 2 and out == "" and len(err.splitlines()) == 1
-    assert "holds stress runs (job 0, 1); synclab replay re-runs balance runs only" in err
+    assert "stress.target = 'os:Anything' names code to import; replay imports only synclab's own tests" in err
+    code, out, err = _main(capsys, "replay", stress_run, "--repeats", "3", "--out", tmp_path / "replays")
+    assert code == 2 and out == "" and "--repeats: " in err and "not repeats" in err
     assert not (tmp_path / "replays").exists()
+
+
+def test_replay_of_a_stress_run_runs_its_tests_again_and_compares_them(stress_run, tmp_path, capsys):
+    code, out, err = _main(capsys, "replay", stress_run, "--out", tmp_path / "replays")
+    assert code == 0, out + err
+    [replayed] = [p for p in (tmp_path / "replays").glob("*/*") if p.is_dir()]
+    data = json.loads((replayed / "result.json").read_text())
+    assert data["workload"] == "stress" and [t["test"].rpartition(":")[2] for t in data["tests"]] == ["CounterUpdateLocked"]
+    assert json.loads((replayed / "origin.json").read_text())["origin"] == str(stress_run)
+    assert re.search(r"^CounterUpdateLocked$", out, flags=re.M) and "CounterUpdateLocked reproduced: 2: " in out
+    assert out.rstrip().splitlines()[-1] == "1 job compared: 1 reproduced, 0 differs, 0 inconclusive; verdict: reproduced"

@@ -102,6 +102,8 @@ def test_a_declaration_edited_to_grade_the_race_acceptable_is_believed_for_grade
     (lambda d: d["tests"][0]["declared"][0].update(grade="fine"), "tests[0].declared[0].grade"),
     (lambda d: d["tests"][0].update(default="maybe"), "tests[0].default"),
     (lambda d: d["tests"][0].update(seconds=float("nan")), "tests[0].seconds"),
+    (lambda d: d["tests"][0].update(time_budget_s="long"), "tests[0].time_budget_s"),
+    (lambda d: d["tests"][0].update(time_budget_s=-1.0), "tests[0].time_budget_s"),
     (lambda d: d["tests"][0].update(gil_enabled="no"), "tests[0].gil_enabled"),
     (lambda d: d.update(config=[]), "no config object"),
 ])

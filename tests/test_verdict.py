@@ -200,3 +200,12 @@ def test_a_stress_tests_rare_outcome_speaks_for_both_and_its_samples_are_named_a
     assert needed * 3e-06 > fewest_telling_count(1_000_000, 1_000_000, 0.05)
     assert samples_to_tell_from_never(1.5e-06, 0.05) == pytest.approx(2 * needed, rel=1e-6)
     assert samples_to_tell_from_never(0.0, 0.05) is None
+
+
+def test_a_significant_p_value_is_printed_below_its_level():
+    from synclab.reports.verdict import format_p
+
+    assert format_p(0.0497) == "0.05"  # two decimals, as every table prints it
+    assert format_p(0.0497, 0.05) == "0.0497"  # but a reason never reads "p = 0.05 < 0.05"
+    assert format_p(0.0166, 0.05 / 3) == "0.0166" and format_p(0.2, 0.05) == "0.2"
+    assert float(format_p(0.0499999, 0.05)) < 0.05

@@ -100,7 +100,7 @@ def test_the_idioms_sweep_across_gil_states_records_each_state_and_ends_in_the_a
     assert done.stdout.endswith(table)
     header = [cell.strip() for cell in table.splitlines()[1].split("  ") if cell.strip()]
     version = free_threaded_python.version
-    assert header == ["idiom", f"CPython {platform.python_version()}, GIL on", f"CPython {version}t, GIL on",
+    assert header == ["test", f"CPython {platform.python_version()}, GIL on", f"CPython {version}t, GIL on",
                       f"CPython {version}t, GIL off"]
     [row] = table.splitlines()[3:]
     assert row.startswith("CounterIncrement ")

@@ -23,12 +23,13 @@ import subprocess
 import sys
 from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from synclab import __version__
-from synclab.reports.compare import (ALPHA, Comparison, Side, compare_sides, format_pair, format_sweep, opened, read_env, side_of,
-                      tally)
-from synclab.reports.report import Row, Skipped, collect, read_run
+from synclab.reports.compare import (ALPHA, Comparison, Side, compare_sides, env_differences, format_pair, format_sweep,
+                                    opened, read_env, side_of, tally)
+from synclab.reports.report import Row, Skipped, StressJob, collect, read_run
+from synclab.reports.stresscompare import StressComparison, compare_stress, format_stress_pair
 from synclab.reports.render import write_summary
 from synclab.records.files import ORIGIN, RESULT, write_json_atomic
 from synclab.kernel.spec import MAX_SECONDS, ConfigError
@@ -55,7 +56,7 @@ class ReplayError(ValueError):
 
 @dataclass(frozen=True)
 class Job:
-    row: Row
+    row: "Row | StressJob"  # a balance run, or a stress run (its tests compared one by one)
     directory: Path
     overrides: Tuple[str, ...]
     bound_s: float
@@ -217,7 +218,24 @@ def overrides_for(config: Dict[str, Any], repeats: Optional[int] = None, prefix:
     return items
 
 
-def plan(args: argparse.Namespace, root: Path, rows: Sequence[Row], label: str) -> List[Job]:
+# A stress target names code to import: replay imports synclab's own tests, and others only when asked.
+OWN_TARGETS = "synclab."
+
+
+def check_target(settings: Mapping[str, Any], shown: str) -> None:
+    """A recorded ``stress.target`` is replayed when it names one of synclab's own test modules;
+    any other names code that replay would import, which a record from someone else must not make it do."""
+    stress = settings.get("stress")
+    target = stress.get("target") if isinstance(stress, dict) else None
+    if target is None or (isinstance(target, str) and target.startswith(OWN_TARGETS)
+                          and "/" not in target and os.sep not in target):
+        return
+    raise ReplayError(f"{shown}: stress.target = {_short(target)} names code to import; replay imports only "
+                      f"synclab's own tests ({OWN_TARGETS}*) from a record: --allow-external-code replays your "
+                      "own runs' tests")
+
+
+def plan(args: argparse.Namespace, root: Path, rows: Sequence[Union[Row, StressJob]], label: str) -> List[Job]:
     """Every job's replay, each checked before any runs; what the records hold that is not applied
     is named once on stderr, one line per key."""
     jobs: List[Job] = []
@@ -227,11 +245,15 @@ def plan(args: argparse.Namespace, root: Path, rows: Sequence[Row], label: str) 
         directory = root if row.path == "." else root / row.path
         shown = label if row.path == "." else f"{label}/{row.path}"
         recorded = load_config(directory, shown, args.allow_external_code, args.python)
+        if not args.allow_external_code:
+            check_target(recorded.settings, f"{shown}/{'/'.join(CONFIG)}")
         overrides = overrides_for(recorded.settings, args.repeats, interpolations=args.allow_external_code)
         records.append(f"{shown}/{'/'.join(CONFIG)}")
         for item in recorded.ignored:
             ignored.setdefault(item, []).append(records[-1])
-        jobs.append(Job(row, directory, tuple(overrides), _bound(recorded.settings, args.repeats)))
+        bound = _stress_bound(recorded.settings, len(row.tests)) if isinstance(row, StressJob) \
+            else _bound(recorded.settings, args.repeats)
+        jobs.append(Job(row, directory, tuple(overrides), bound))
     from synclab.app.config import composing  # Hydra only once every record has been read
 
     with composing(RUN_PY.parent / "conf") as compose:
@@ -254,6 +276,16 @@ def _bound(config: Dict[str, Any], repeats: Optional[int]) -> float:
     if not isinstance(count, int) or not isinstance(timeout, (int, float)):
         return _START_BOUND_S + 3600.0
     return min(_START_BOUND_S + count * (float(timeout) + 5.0), MAX_SECONDS)
+
+
+def _stress_bound(config: Dict[str, Any], tests: int) -> float:
+    """How long the replay of a stress run may take: each test's budget and at most one stride past it."""
+    from synclab.kernel.stress.engine import STRIDE_TIMEOUT_S
+
+    stress = config.get("stress") if isinstance(config.get("stress"), dict) else {}
+    budget = stress.get("time_budget_s")
+    budget = float(budget) if isinstance(budget, (int, float)) else 3600.0
+    return min(_START_BOUND_S + max(tests, 1) * (budget + STRIDE_TIMEOUT_S), MAX_SECONDS)
 
 
 # ---------------------------------------------------------------- running again
@@ -327,11 +359,13 @@ def origin_record(source: str, root: Path, job: Job, repeats: Optional[int]) -> 
     }
 
 
-def _replay_row(target: Path, label: str) -> Row:
+def _replay_row(target: Path, label: str, kind: type = Row) -> Any:
+    """The replay's own record, of the kind its origin was (a balance row or a stress job)."""
     found = read_run(str(target), label)
-    if not isinstance(found, Row):
+    if not isinstance(found, kind):
+        wrong = ": not a balance run" if kind is Row else ": not a stress run"
         raise ReplayError(f"the replay left no usable {RESULT}" + (f": {found.reason}" if isinstance(found, Skipped)
-                                                                else ": not a balance run" if found else ""))
+                                                                else wrong if found else ""))
     return found
 
 
@@ -385,23 +419,25 @@ def _replay_tree(args: argparse.Namespace, root: Path, out: Path) -> int:
     report = collect(root)
     if report.empty:
         raise ReplayError(f"{args.path}: no synclab runs found (no {RESULT} anywhere below it)")
-    if report.stress:  # refused before anything runs: half a tree replayed is no replay
-        jobs = ", ".join(job.path for job in report.stress[:6]) + (" and more" if len(report.stress) > 6 else "")
-        raise ReplayError(f"{args.path}: holds stress runs (job {jobs}); synclab replay re-runs balance runs only: "
-                          "run the stress tests again with synclab stress TARGET and compare their histograms")
+    if report.stress and args.repeats is not None:  # refused before anything runs
+        raise ReplayError(f"--repeats: {args.path} holds stress runs (job {report.stress[0].path}), which take "
+                          "samples for a time budget, not repeats; replay them without --repeats")
     label = args.path.rstrip("/")
-    jobs = plan(args, root, report.rows, label)  # every configuration is checked before anything runs
+    origins: List[Union[Row, StressJob]] = [*report.rows, *report.stress]
+    origins.sort(key=lambda job: _job_order(job.path))
+    jobs = plan(args, root, origins, label)  # every configuration is checked before anything runs
     single = len(jobs) == 1 and jobs[0].row.path == "." and not report.skipped
     base = new_directory(out)
     failures: List[Tuple[str, str]] = [(s.path, f"could not replay: {s.reason}") for s in report.skipped]
     comparisons: List[Comparison] = []
+    stress: List[StressComparison] = []
     for index, job in enumerate(jobs, 1):
         target = base if single else base / job.row.path
         what = label if single else job.row.path
         sys.stderr.write(f"replaying {what} ({index}/{len(jobs)}) -> {shown_path(target)}\n")
         try:
             run_again(job, target)
-            replayed = Side(shown_path(target), _replay_row(target, job.row.path), read_env(target))
+            replayed = _replay_row(target, job.row.path, type(job.row))
         except ReplayError as error:
             if single:
                 raise ReplayError(f"could not replay {label}: {error}") from None
@@ -409,24 +445,44 @@ def _replay_tree(args: argparse.Namespace, root: Path, out: Path) -> int:
             continue
         finally:
             _write_origin(target, origin_record(args.path, root, job, args.repeats))
-        origin = side_of(root, job.row, label)
-        comparisons.append(compare_sides(job.row.path, origin, replayed, NAMES, args.alpha))
+        origin = side_of(root, job.row, label) if isinstance(job.row, Row) else None
+        if origin is None:
+            shown = label if job.row.path == "." else f"{label}/{job.row.path}"
+            stress.append(compare_stress(job.row.path, job.row, replayed, (shown, shown_path(target)), NAMES,
+                                         args.alpha, env_differences(read_env(job.directory), read_env(target), NAMES)))
+        else:
+            comparisons.append(compare_sides(job.row.path, origin, Side(shown_path(target), replayed, read_env(target)),
+                                             NAMES, args.alpha))
     hints = [hint for c in comparisons for hint in _repeats_hint(c, label if single else f"{label}/{c.job}")]
+    everything: List[Any] = [*comparisons, *stress]
     if single:
-        sys.stdout.write(format_pair(comparisons[0], NAMES))
+        sys.stdout.write(format_pair(comparisons[0], NAMES) if comparisons else format_stress_pair(stress[0], NAMES))
         sys.stdout.write("".join(f"{hint}\n" for hint in hints))
-        sys.stdout.write(tally(comparisons) + "\n")
+        sys.stdout.write(tally(everything) + "\n")
     else:
         if base.is_dir():
             write_json_atomic(base / ORIGIN, {"origin": os.path.abspath(args.path),
                                               "jobs": [job.row.path for job in jobs], "repeats": args.repeats})
             write_summary(collect(base), base)
-        sys.stdout.write(format_sweep(comparisons, NAMES, failures))
+        if comparisons or not stress:
+            text = format_sweep(comparisons, NAMES, failures)
+            sys.stdout.write(text.rsplit("\n", 2)[0] + "\n" if stress else text)  # one tally, for every job
+        for c in stress:
+            sys.stdout.write(f"\njob {c.job}:\n" + format_stress_pair(c, NAMES))
+        if stress:
+            if not comparisons:
+                sys.stdout.write("".join(f"{job}: {why}\n" for job, why in failures))
+            sys.stdout.write(tally(everything, len(failures)) + "\n")
         sys.stdout.write("".join(f"{hint}\n" for hint in hints))
         sys.stdout.write(f"replay: {shown_path(base)}\n")
     if failures:
         return EXIT_FAILED
-    return EXIT_CODES[overall([c.verdict for c in comparisons])]
+    return EXIT_CODES[overall([c.verdict for c in everything])]
+
+
+def _job_order(path: str) -> Tuple[Any, ...]:
+    """Jobs in the order a sweep numbered them (1 before 10), other paths after, by name."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in Path(path).parts)
 
 
 def _repeats_hint(comparison: Comparison, path: str) -> List[str]:

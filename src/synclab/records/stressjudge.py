@@ -40,6 +40,7 @@ class JudgedTest:
     gil_enabled: Optional[bool]
     warnings: Tuple[str, ...]
     error: Optional[str]
+    time_budget_s: Optional[float] = None  # the budget the samples were taken in, where the record says
 
     def to_dict(self) -> Dict[str, Any]:
         """In StressResult.to_dict's shape, with the judged grades: what reports.histogram prints."""
@@ -48,7 +49,7 @@ class JudgedTest:
             "samples_per_s": self.samples_per_s, "stride": self.stride, "gil_enabled": self.gil_enabled,
             "outcomes": [{"outcome": o.outcome, "count": o.count, "grade": o.grade, "description": o.description}
                          for o in self.outcomes],
-            "warnings": list(self.warnings), "error": self.error,
+            "warnings": list(self.warnings), "error": self.error, "time_budget_s": self.time_budget_s,
         }
 
 
@@ -155,7 +156,8 @@ def _judge_test(test: Any, index: int, problems: List[str]) -> JudgedTest:
     status = next((g for g in ("forbidden", "interesting") if any(o.grade == g for o in ordered)), "acceptable")
     return JudgedTest(name, _text(test, "description", where, optional=True) or "", samples, seconds,  # type: ignore[arg-type]
                       None if rate is None else round(rate, 1), stride if type(stride) is int else None, ordered,
-                      status, _bool(test, "gil_enabled", where), tuple(warnings), _text(test, "error", where, optional=True))
+                      status, _bool(test, "gil_enabled", where), tuple(warnings), _text(test, "error", where, optional=True),
+                      read_seconds(test, "time_budget_s", where) if "time_budget_s" in test else None)
 
 
 def judge_stress(data: Any) -> StressJudgement:

@@ -12,12 +12,13 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, TypeVar, Union
 
 from synclab.kernel.env import PACKAGES, interpreter_record
 from synclab.records.bounded import load_json_file
 from synclab.records.files import ENV, RESULT
-from synclab.reports.report import Report, Row, collect, flatten, runtime_of, swept_keys
+from synclab.reports.report import Report, Row, StressJob, collect, flatten, runtime_of, swept_keys
+from synclab.reports.stresscompare import StressComparison, compare_stress, stress_config
 from synclab.reports.table import format_table, number
 from synclab.reports.verdict import ALPHA, Counts, Decision, Verdict, decide, format_p, overall
 
@@ -149,19 +150,24 @@ def side_of(root: Path, row: Row, label_root: str) -> Side:
     return Side(label, row, read_env(directory))
 
 
-def match(rows_a: Sequence[Row], rows_b: Sequence[Row]) -> Tuple[List[Tuple[Row, Row]], List[Row], List[Row]]:
-    """Pairs of jobs with the same configuration, in A's order; then what is left on each side.
+Job = TypeVar("Job", Row, StressJob)
+
+
+def match(rows_a: Sequence[Job], rows_b: Sequence[Job],
+          key: Callable[[Any], str] = config_key) -> Tuple[List[Tuple[Job, Job]], List[Job], List[Job]]:
+    """Pairs of jobs with the same configuration (as ``key`` writes it), in A's order; then what is
+    left on each side.
 
     Two lone jobs are paired whatever their configuration: comparing two runs names what differs.
     """
     if len(rows_a) == 1 and len(rows_b) == 1:
         return [(rows_a[0], rows_b[0])], [], []
-    waiting: Dict[str, List[Row]] = {}
+    waiting: Dict[str, List[Job]] = {}
     for row in rows_b:
-        waiting.setdefault(config_key(row), []).append(row)
+        waiting.setdefault(key(row), []).append(row)
     pairs, only_a = [], []
     for row in rows_a:
-        candidates = waiting.get(config_key(row))
+        candidates = waiting.get(key(row))
         if candidates:
             pairs.append((row, candidates.pop(0)))
         else:
@@ -240,7 +246,7 @@ def _env_lines(differences: Sequence[str], verdict: Verdict) -> List[str]:
     return [f"environment differences {title}:", *(f"  - {item}" for item in differences)]
 
 
-def tally(comparisons: Sequence[Comparison], unmatched: int = 0) -> str:
+def tally(comparisons: Sequence[Union[Comparison, StressComparison]], unmatched: int = 0) -> str:
     """The closing line: how many jobs got each verdict, and the verdict on the whole."""
     whole = overall([c.verdict for c in comparisons], unmatched)
     counted = ", ".join(f"{sum(c.verdict == v for c in comparisons)} {v.value}" for v in Verdict)
@@ -283,11 +289,31 @@ def format_sweep(comparisons: Sequence[Comparison], names: Tuple[str, str] = ("A
     return "\n".join(parts) + "\n"
 
 
-def stress_not_compared(report_a: Report, report_b: Report) -> str:
-    """The line that says which stress runs a comparison left out ("" when none): the verdict is on the balance runs."""
-    sides = [f"{len(r.stress)} in {name} ({', '.join(job.path for job in r.stress[:6])}{' ...' if len(r.stress) > 6 else ''})"
-             for name, r in (("A", report_a), ("B", report_b)) if r.stress]
-    return f"not compared: stress runs, {' and '.join(sides)}; synclab compare compares balance runs only" if sides else ""
+def _stress_key(job: StressJob) -> str:
+    return json.dumps(sorted(stress_config(job).items()), default=str)
+
+
+def compare_stress_trees(report_a: Report, report_b: Report, root_a: Path, root_b: Path, label_a: str, label_b: str,
+                         alpha: float = ALPHA) -> Tuple[List[StressComparison], List[Tuple[str, str]]]:
+    """The stress runs of two trees paired by configuration (every key but the time budget; two
+    lone runs whatever theirs), each pair compared test by test; then those left unpaired."""
+    def directory(root: Path, path: str) -> Path:
+        return root if path == "." else root / path
+
+    def shown(label: str, path: str) -> str:
+        return label if path == "." else f"{label}/{path}"
+
+    pairs, only_a, only_b = match(report_a.stress, report_b.stress, key=_stress_key)
+    comparisons = [
+        compare_stress(a.path if a.path == b.path else f"{a.path}~{b.path}", a, b,
+                       (shown(label_a, a.path), shown(label_b, b.path)), ("A", "B"), alpha,
+                       env_differences(read_env(directory(root_a, a.path)), read_env(directory(root_b, b.path)),
+                                       ("A", "B")))
+        for a, b in pairs
+    ]
+    unmatched = [(f"A {job.path}", "no stress run with the same configuration in B") for job in only_a]
+    unmatched += [(f"B {job.path}", "no stress run with the same configuration in A") for job in only_b]
+    return comparisons, unmatched
 
 
 def compare_trees(root_a: Path, root_b: Path, label_a: str, label_b: str,

@@ -60,10 +60,10 @@ def idiom_table(columns: Sequence[Column]) -> str:
         for result in results:
             found = rows.setdefault(_name(result), {})
             found[index] = _merged(found[index], result) if index in found else dict(result)
-    headers = ["idiom", *(label for label, _ in columns)]
+    headers = ["test", *(label for label, _ in columns)]
     table = [[name, *(cell(found[i]) if i in found else MISSING for i in range(len(columns)))]
              for name, found in rows.items()]
-    title = ("idioms: the interesting or FORBIDDEN outcomes seen, in how many samples; never seen: the 95% upper "
+    title = ("stress tests: the interesting or FORBIDDEN outcomes seen, in how many samples; never seen: the 95% upper "
              "bound of their rate")
     return title + "\n" + format_table(headers, table, left=len(headers)) + "\n"
 

@@ -86,6 +86,7 @@ class StressJob:
     interpreter: str  # "CPython 3.13.5t", as the record names it ("" when it does not)
     inconsistencies: Tuple[str, ...] = ()  # claims of the stored record that its counts contradict
     gil_enabled: Optional[bool] = None  # on at any point of any test, as the tests recorded it
+    runtime: Optional[Mapping[str, Any]] = None  # as runtime_of reads the recorded interpreter
 
     @property
     def forbidden_tests(self) -> Tuple[str, ...]:
@@ -294,7 +295,7 @@ def stress_job(data: Mapping[str, Any], path: str = ".", overrides: Optional[Seq
     tests = tuple({**test.to_dict(), "status": test.status} for test in judged.tests)
     return StressJob(path, flat, tuple(dict.fromkeys(key if key in flat else key.split(".", 1)[0] for key in pairs)),
                      tests, stress_label(runtime_of(data.get("interpreter"))), judged.inconsistencies,
-                     judged.gil_enabled)
+                     judged.gil_enabled, runtime_of(data.get("interpreter")))
 
 
 def stress_label(runtime: Optional[Mapping[str, Any]]) -> str:

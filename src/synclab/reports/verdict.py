@@ -87,9 +87,15 @@ def _fraction(count: int, repeats: int) -> str:
     return f"{count}/{repeats}"
 
 
-def format_p(p: float) -> str:
-    """A p-value as every comparison prints it: two significant digits below 0.01, else two decimals."""
-    return f"{p:.2g}" if p < 0.01 else f"{p:.2f}".rstrip("0").rstrip(".") if p < 1 else "1"
+def format_p(p: float, below: Optional[float] = None) -> str:
+    """A p-value as every comparison prints it: two significant digits below 0.01, else two
+    decimals; given ``below`` (the level it is significant at), as many more digits as it takes
+    for the printed value to be below it too, never "p = 0.05 < 0.05"."""
+    shown = f"{p:.2g}" if p < 0.01 else f"{p:.2f}".rstrip("0").rstrip(".") if p < 1 else "1"
+    digits = 3
+    while below is not None and p < below and float(shown) >= below and digits <= 12:
+        shown, digits = f"{p:.{digits}g}", digits + 1
+    return shown
 
 
 def _major_minor(version: Any) -> Any:
@@ -170,7 +176,7 @@ def decide(a: Counts, b: Counts, names: Tuple[str, str] = ("A", "B"), alpha: flo
     for test in _questions(tests):
         if test.significant:
             differs.append(f"{test.outcome}: {names[0]} {_fraction(test.count_a, a.repeats)}, {names[1]} "
-                           f"{_fraction(test.count_b, b.repeats)}: Fisher exact p = {format_p(test.p_value)} "
+                           f"{_fraction(test.count_b, b.repeats)}: Fisher exact p = {format_p(test.p_value, level)} "
                            f"< {level:.3g}")
     if differs:
         return Decision(Verdict.DIFFERS, tuple(differs), tuple(tests), level)
