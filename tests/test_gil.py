@@ -126,7 +126,7 @@ _LOCKED_SCRIPT = textwrap.dedent("""
     for primitive, lock in cells:
         times = 200 if lock == "manager" else 5000
         spec = ExperimentSpec(primitive=primitive, lock=lock, workers=4, times=times, amount=3, initial=100,
-                              repeats=2, direction="deposit")
+                              repeats=1, direction="deposit")
         result = run_experiment(spec)
         found[primitive + "/" + lock] = [[r.outcome, r.after, r.expected, r.ops_done, r.ops_reported,
                                           r.ops_expected, r.gil_enabled] for r in result.runs]

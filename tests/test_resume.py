@@ -12,7 +12,7 @@ import pytest
 from conftest import ROOT, cli_command, cli_env, processes_mentioning
 
 # Three jobs of about a second each: a signal sent once job 1 has started lands inside it.
-SWEEP = ["-m", "lock=none,explicit,rlock", "times=300", "sleep=0.001", "repeats=3", "timeout_s=30"]
+SWEEP = ["-m", "lock=none,explicit,rlock", "times=200", "sleep=0.001", "repeats=2", "timeout_s=30"]
 WAIT_S = 60
 
 
