@@ -1,26 +1,69 @@
-"""One engine, one printer: the same stress test run through Hydra (``workload=stress``), through
-``synclab stress`` and through the pytest plugin prints the same histogram: the same heading, the
-same outcomes with the same grades and descriptions, the same verdict. Only the counts differ, the
-samples being whatever each run's time budget allowed."""
+"""One engine, one printer: the same stress tests run through Hydra (``workload=stress``), through
+``synclab stress`` and through the pytest plugin print the same histograms: the same heading, the
+same outcomes with the same grades and descriptions, the same verdict, for a test that passes and
+for one that fails. Only the counts differ, the samples being whatever each run's budget allowed."""
 
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 from typing import List, Tuple
 
-from test_pytest_plugin import BROKEN, _failure, _project, _pytest
+from test_pytest_plugin import _project, _pytest
 
 BUDGET = "0.1"
 ROW = re.compile(r"  (\S+) +([\d,]+) +(\d+(?:\.\d+)?%) +(acceptable|interesting|forbidden) *(.*)")
+TESTS = textwrap.dedent('''
+    import itertools
+    import threading
+
+    import synclab
+
+    numbers = itertools.count(1)
 
 
-def _shape(text: str) -> Tuple[str, List[Tuple[str, str, str]], str]:
-    """(heading, [(outcome, grade, description)], verdict) of the one histogram in ``text``; the
-    shares of the rows must add up to the whole."""
+    @synclab.stress(outcomes={"2": synclab.ACCEPTABLE, "1": synclab.INTERESTING("lost update")})
+    class LockedIncrement:
+        """Both actors add one under one lock."""
+        lock = threading.Lock()
+
+        def __init__(self):
+            self.x = 0
+
+        def actor1(self):
+            with self.lock:
+                self.x += 1
+
+        def actor2(self):
+            with self.lock:
+                self.x += 1
+
+        def arbiter(self):
+            return self.x
+
+
+    @synclab.stress(outcomes={"ok": synclab.ACCEPTABLE})
+    class EveryThirdRaises:
+        """Every third state makes the actor raise."""
+
+        def __init__(self):
+            self.n = next(numbers)
+
+        def actor1(self):
+            if self.n % 3 == 0:
+                raise RuntimeError(f"state {self.n} is a multiple of 3")
+            return "ok"
+''')
+Shape = Tuple[str, List[Tuple[str, str, str]], str]
+
+
+def _shape(text: str, test: str) -> Shape:
+    """(heading, [(outcome, grade, description)], verdict) of the histogram of ``test`` in ``text``;
+    the counts of its rows must add up to its samples."""
     lines = text.splitlines()
-    [start] = [i for i, line in enumerate(lines) if line.endswith(":EveryThirdRaises  (CPython "
-                                                                  f"{sys.version.split()[0]}, GIL enabled)")]
+    heading = f":{test}  (CPython {sys.version.split()[0]}, GIL enabled)"
+    [start] = [i for i, line in enumerate(lines) if line.endswith(heading)]
     table = next(i for i in range(start, len(lines))
                  if re.fullmatch(r"  outcome +count +share +grade +description", lines[i]))
     end = next(i for i in range(table, len(lines)) if re.match(r"  [\d,]+ samples in ", lines[i]))
@@ -32,22 +75,27 @@ def _shape(text: str) -> Tuple[str, List[Tuple[str, str, str]], str]:
     return lines[start], [(row.group(1), row.group(4), row.group(5).strip()) for row in rows], verdict
 
 
-def test_hydra_synclab_stress_and_pytest_print_the_same_histogram(cli, tmp_path: Path) -> None:
-    where = _project(tmp_path, {"test_every_third.py": BROKEN})
-    module = where / "test_every_third.py"
+def test_hydra_synclab_stress_and_pytest_print_the_same_histograms(cli, tmp_path: Path) -> None:
+    where = _project(tmp_path, {"test_routes.py": TESTS})
+    module = where / "test_routes.py"
 
-    hydra = cli(["workload=stress", f"stress.target={module}:EveryThirdRaises", f"stress.time_budget_s={BUDGET}",
+    hydra = cli(["workload=stress", f"stress.target={module}", f"stress.time_budget_s={BUDGET}",
                  f"hydra.run.dir={tmp_path / 'hydra-run'}"])
     assert hydra.returncode == 0, hydra.stderr  # a run that is filed; its record says what failed
-    command = subprocess.run([sys.executable, "-m", "synclab", "stress", f"{module}:EveryThirdRaises",
-                              "--time-budget", BUDGET, "--out", str(tmp_path / "command-run")],
+    command = subprocess.run([sys.executable, "-m", "synclab", "stress", str(module), "--time-budget", BUDGET,
+                              "--out", str(tmp_path / "command-run")],
                              capture_output=True, text=True, timeout=120, cwd=where)
     assert command.returncode == 1, command.stderr  # a forbidden outcome
-    plugin = _pytest(where, f"--synclab-time-budget={BUDGET}", "-k", "EveryThirdRaises")
+    plugin = _pytest(where, f"--synclab-time-budget={BUDGET}", "-v")
     assert plugin.returncode == 1, plugin.stdout + plugin.stderr
+    assert re.search(r"^=+ 1 failed, 1 passed in ", plugin.stdout, flags=re.M), plugin.stdout
+    summary = plugin.stdout.split("= synclab stress tests =", 1)[1]
 
-    shapes = [_shape(hydra.stdout), _shape(command.stdout), _shape(_failure(plugin.stdout, "EveryThirdRaises"))]
-    heading, rows, verdict = shapes[0]
-    assert rows == [("ok", "acceptable", ""), ("error", "forbidden", "an actor or the arbiter raised")]
-    assert verdict == "FAILED: a forbidden outcome"
-    assert shapes[1] == shapes[2] == shapes[0], shapes
+    for test, rows, verdict in [
+        ("LockedIncrement", [("2", "acceptable", "")], "no interesting or forbidden outcome"),
+        ("EveryThirdRaises", [("ok", "acceptable", ""), ("error", "forbidden", "an actor or the arbiter raised")],
+         "FAILED: a forbidden outcome"),
+    ]:
+        shapes = [_shape(hydra.stdout, test), _shape(command.stdout, test), _shape(summary, test)]
+        assert shapes[0][1:] == (rows, verdict), shapes[0]
+        assert shapes[1] == shapes[2] == shapes[0], shapes
