@@ -134,6 +134,9 @@ BAD_INPUTS = [
     bad("=3", key=None),
     bad("hydra.run.dir=", key="hydra.run.dir"),
     bad("hydra.job.chdir=true", key="hydra.job.chdir"),
+    # Hydra's own options: each takes its value, and -m does not go with --cfg
+    bad("-m", "--cfg", "hydra", "-p", "hydra.job", key="--cfg", mentions=["-m"]),
+    bad("--cfg", "job", "-p", "lock", "workers=[1", key="workers"),  # not 'job' nor 'lock'
 ]
 
 

@@ -213,14 +213,21 @@ def composing(config_dir: Path) -> Iterator[Callable[[Sequence[str]], Experiment
         GlobalHydra.instance().clear()
 
 
+# Hydra's own command-line options that take the next argument as their value (--cfg job, -p PKG, ...)
+HYDRA_OPTIONS_WITH_VALUE = frozenset({"-c", "--cfg", "-p", "--package", "-cp", "--config-path", "-cn", "--config-name",
+                                      "-cd", "--config-dir", "--experimental-rerun"})
+
+
 def describe_override_error(args: "list[str]", error: BaseException, config_dir: Optional[Path] = None) -> str:
     """One line naming the override Hydra could not take: unparsable, without a key, or a
     config group given something other than an option name (``lock=null``)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parser = OverridesParser.create()
+    taking_value = False
     for arg in args:
-        if arg.startswith("-"):
+        if taking_value or arg.startswith("-"):  # an option of Hydra's, or the value it takes
+            taking_value = arg in HYDRA_OPTIONS_WITH_VALUE and not taking_value
             continue
         key = arg.split("=", 1)[0].lstrip("+~") if "=" in arg else arg.lstrip("+~")
         try:
@@ -286,6 +293,9 @@ def describe_error(error: BaseException) -> str:
     if match and match.group(2) in LAUNCHER_EXTRAS:
         return (f"hydra/launcher={match.group(1)}: its launcher plugin is not installed; "
                 f"pip install 'synclab[{LAUNCHER_EXTRAS[match.group(2)]}]'")
+    if text.startswith("Only one of --run, --multirun, --cfg, --info"):
+        return ("-m, --cfg, --info: Hydra takes one of -m (--multirun), --cfg, --info and --shell-completion at a "
+                "time; drop -m to print the configuration of one job")
     match = re.search(r"Could not override '([^']+)'", text)
     if match:
         return _not_a_setting(match.group(1))
