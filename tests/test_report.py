@@ -589,3 +589,24 @@ def test_progress_on_a_terminal_shows_counts_and_time_left_then_clears():
     assert "jobs [##--------] 1/4" in text
     assert text.endswith("\r\x1b[K")  # the line is wiped when the last bar goes
     assert progress._state["stream"] is None
+
+
+def test_report_without_a_path_reads_outputs_where_runs_land(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["report"]) == 2
+    assert capsys.readouterr().err == ("synclab report: no PATH given and no outputs/ here: run an experiment first "
+                                       "(python run.py), or name a run, a sweep or an archive\n")
+    job(tmp_path / "outputs" / "2026-12-03" / "10-00-00-000000", fixture(SCHEMA2))
+    capsys.readouterr()
+    assert main(["report", "--format", "csv"]) == 0
+    by_default = capsys.readouterr().out
+    assert main(["report", "outputs", "--format", "csv"]) == 0
+    assert capsys.readouterr().out == by_default and "10-00-00-000000" in by_default
+
+
+def test_no_plots_without_out_is_refused_in_one_line(tmp_path, capsys):
+    job(tmp_path / "run", fixture(SCHEMA2))
+    assert main(["report", str(tmp_path / "run"), "--no-plots"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == ("synclab report: --no-plots: leaves the plots out of what --out writes; "
+                                 "without --out nothing is drawn\n")

@@ -13,10 +13,13 @@ from synclab.reports.answer import TESTS, answer
 from synclab.reports.render import FORMATS, _jobs, render, write_summary
 
 EXIT_FORBIDDEN = 1
+DEFAULT_PATH = "outputs"  # where runs land when hydra.run.dir is not set (conf/config.yaml)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", metavar="PATH", help="a run, a sweep, any directory tree of them, or a synclab archive")
+    parser.add_argument("path", metavar="PATH", nargs="?", default=None,
+                        help=f"a run, a sweep, any directory tree of them, or a synclab archive (default: "
+                             f"{DEFAULT_PATH}/, where runs land)")
     parser.add_argument("--format", choices=FORMATS, default="table", help="what to print (default: table)")
     parser.add_argument("--out", metavar="DIR", help="also write summary.csv, summary.md and plots into DIR")
     parser.add_argument("--no-plots", action="store_true", help="with --out, write the summaries only")
@@ -28,7 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    path = args.path
+    if args.no_plots and args.out is None:
+        return fail("report", "--no-plots: leaves the plots out of what --out writes; without --out nothing is drawn")
+    path = DEFAULT_PATH if args.path is None else args.path
+    if args.path is None and not os.path.isdir(path):
+        return fail("report", f"no PATH given and no {DEFAULT_PATH}/ here: run an experiment first "
+                              f"(python run.py), or name a run, a sweep or an archive")
     if not os.path.exists(path):
         return fail("report", f"{path}: no such file or directory")
     if os.path.isfile(path) and os.path.basename(path) != RESULT:
