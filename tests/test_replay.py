@@ -222,6 +222,16 @@ def test_compare_matches_sweep_jobs_by_configuration(copy: Path, tmp_path: Path,
     shutil.rmtree(b / "0")
     code, stdout, _ = _main(capsys, "compare", str(a), str(b))
     assert code == 1 and "A 1: no job with the same configuration in B" in stdout
+    for job, sleep in (("0", 0.002), ("1", 0.003)):  # B: two other experiments, none of A's
+        other["config"]["sleep"] = sleep
+        (b / job).mkdir(exist_ok=True)
+        shutil.copytree(copy, b / job, dirs_exist_ok=True)
+        (b / job / "result.json").write_text(json.dumps(other))
+    code, stdout, _ = _main(capsys, "compare", str(a), str(b))
+    assert code == 1, stdout
+    assert stdout.splitlines()[-2:] == [
+        "nothing in common: no job of A has the configuration of a job of B",
+        "0 jobs compared: 0 reproduced, 0 differs, 0 inconclusive, 4 not compared; verdict: differs"]
 
 
 def test_sweep_replays_from_an_archive_into_one_table(locked_run: Path, tmp_path: Path,
@@ -243,6 +253,7 @@ def test_sweep_replays_from_an_archive_into_one_table(locked_run: Path, tmp_path
     assert job["origin"] == str(archive) and job["archive"]["member"] == "sweep/0"
     assert json.loads((replay / "1" / "result.json").read_text())["summary"]["repeats"] == 2
     assert (replay / "summary.csv").is_file()
+    assert (replay / "outcomes.png").read_bytes().startswith(b"\x89PNG")  # its plots, as a sweep's end draws them
 
 
 EXTERNAL = "primitive:\n  name: process\n  _target_: os.system\n"

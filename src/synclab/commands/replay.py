@@ -30,7 +30,7 @@ from synclab.reports.compare import (ALPHA, Comparison, Side, compare_sides, env
                                     opened, read_env, side_of, tally)
 from synclab.reports.report import Row, Skipped, StressJob, collect, read_run
 from synclab.reports.stresscompare import StressComparison, compare_stress, format_stress_pair
-from synclab.reports.render import write_summary
+from synclab.reports.summary import summarize_sweep
 from synclab.records.files import ORIGIN, RESULT, write_json_atomic
 from synclab.kernel.spec import MAX_SECONDS, ConfigError
 from synclab.records.bounded import MAX_REPEATS, MAX_YAML_BYTES, BoundError, load_yaml, read_capped
@@ -463,7 +463,7 @@ def _replay_tree(args: argparse.Namespace, root: Path, out: Path) -> int:
         if base.is_dir():
             write_json_atomic(base / ORIGIN, {"origin": os.path.abspath(args.path),
                                               "jobs": [job.row.path for job in jobs], "repeats": args.repeats})
-            write_summary(collect(base), base)
+            summarize_sweep(base, table=False)  # its summary files and plots, as a sweep's end writes them
         if comparisons or not stress:
             text = format_sweep(comparisons, NAMES, failures)
             sys.stdout.write(text.rsplit("\n", 2)[0] + "\n" if stress else text)  # one tally, for every job

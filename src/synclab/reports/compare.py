@@ -278,7 +278,9 @@ def format_sweep(comparisons: Sequence[Comparison], names: Tuple[str, str] = ("A
     for c in comparisons:
         for item in c.env_differences:
             shared.setdefault(item, []).append(c.job)
-    if shared:
+    if not comparisons and unmatched:  # no environment to weigh: the two hold other experiments
+        parts.append(f"nothing in common: no job of {names[0]} has the configuration of a job of {names[1]}")
+    elif shared:
         parts.append("environment differences:")
         for item, jobs in shared.items():
             where = "" if len(jobs) == len(comparisons) else f" (jobs {', '.join(jobs)})"
