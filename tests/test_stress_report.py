@@ -287,6 +287,25 @@ def test_replay_refuses_a_recorded_target_that_names_code_before_running_anythin
     assert not (tmp_path / "replays").exists()
 
 
+@pytest.mark.parametrize("target", ["synclab.evil.py", "synclab.evil.py:Evil", "synclab.here", "synclab.here:X",
+                                    "synclab_evil", "synclab..x", "' synclab.evil.py'", "7", "[synclab.x]"])
+def test_replay_refuses_a_synclab_looking_target_that_the_loader_reads_as_a_file(stress_run, tmp_path, capsys,
+                                                                                 monkeypatch, target):
+    origin = tmp_path / "origin"
+    shutil.copytree(stress_run, origin)
+    config = origin / ".hydra" / "config.yaml"
+    config.write_text(config.read_text().replace("target: synclab.kernel.stress.idioms", f"target: {target}"))
+    planted = "open(__file__ + '.imported', 'w').close()\n"
+    (origin / "synclab.evil.py").write_text(planted)  # beside the record, where `synclab replay .` is run
+    (origin / "synclab.here").mkdir()
+    (origin / "synclab.here" / "x.py").write_text(planted)
+    monkeypatch.chdir(origin)
+    code, out, err = _main(capsys, "replay", ".", "--out", tmp_path / "replays")
+    assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert "names code to import; replay imports only synclab's own tests" in err
+    assert not list(origin.rglob("*.imported")) and not (tmp_path / "replays").exists()
+
+
 def test_replay_of_a_stress_run_runs_its_tests_again_and_compares_them(stress_run, tmp_path, capsys):
     code, out, err = _main(capsys, "replay", stress_run, "--out", tmp_path / "replays")
     assert code == 0, out + err
