@@ -267,6 +267,30 @@ def test_stress_runs_of_other_settings_differ_by_those_settings(sweep_dir, capsy
     assert "  - B only: " in out  # job 1 holds a test job 0 does not
 
 
+def test_a_test_listed_twice_is_a_claim_its_record_contradicts_and_is_paired_in_order(sweep_dir, copy, capsys):
+    _doctor(copy / "0" / "result.json", lambda d: d["tests"].append(d["tests"][0]))
+    code, out, _ = _main(capsys, "compare", copy / "0", copy / "0")
+    assert code == 1 and "  - WriteThenReadReport differs: A holds a record its own numbers contradict" in out
+    code, out, _ = _main(capsys, "compare", sweep_dir / "0", copy / "0")
+    assert code == 1 and out.count("  - B only: WriteThenReadReport") == 1, out
+    code, out, _ = _main(capsys, "report", copy / "0", "--check")
+    assert code == 1 and "WriteThenReadReport: test listed 2 times" in out
+
+
+def _no_samples(data):
+    test = data["tests"][0]
+    test.update(samples=0, strides=0, samples_per_s=0.0, outcomes=[])
+
+
+def test_a_test_without_samples_on_both_sides_is_inconclusive_and_on_one_side_differs(sweep_dir, copy, capsys):
+    _doctor(copy / "0" / "result.json", _no_samples)
+    code, out, _ = _main(capsys, "compare", copy / "0", copy / "0")
+    assert code == 3, out
+    assert "  - WriteThenReadReport inconclusive: no outcome on either side (0 against 0 samples)" in out
+    code, out, _ = _main(capsys, "compare", sweep_dir / "0", copy / "0")
+    assert code == 1 and out.count("WriteThenReadReport took no samples") == 1, out
+
+
 def test_compare_of_mixed_trees_compares_balance_and_stress_runs_alike(copy, capsys):
     job(copy / "balance", fixture(SCHEMA3))
     code, out, _ = _main(capsys, "compare", copy, copy)

@@ -183,6 +183,13 @@ def test_fisher_exact_on_millions_of_samples_agrees_with_the_exact_sum_where_bot
     assert fisher_exact(711, 586_289, 690, 599_310) > 0.3
 
 
+def test_nothing_seen_on_either_side_is_no_evidence_of_a_reproduction():
+    empty = Counts(0, {}, (), unit="samples")
+    decision = decide(empty, empty)
+    assert decision.verdict is Verdict.INCONCLUSIVE and decision.reasons == (
+        "no outcome on either side (0 against 0 samples): nothing to tell the two apart by",)
+
+
 def test_fisher_exact_keeps_its_precision_at_the_counts_a_record_may_claim():
     from math import comb
 
