@@ -267,6 +267,30 @@ def test_stress_runs_of_other_settings_differ_by_those_settings(sweep_dir, capsy
     assert "  - B only: " in out  # job 1 holds a test job 0 does not
 
 
+def test_a_test_listed_twice_is_a_claim_its_record_contradicts_and_is_paired_in_order(sweep_dir, copy, capsys):
+    _doctor(copy / "0" / "result.json", lambda d: d["tests"].append(d["tests"][0]))
+    code, out, _ = _main(capsys, "compare", copy / "0", copy / "0")
+    assert code == 1 and "  - WriteThenReadReport differs: A holds a record its own numbers contradict" in out
+    code, out, _ = _main(capsys, "compare", sweep_dir / "0", copy / "0")
+    assert code == 1 and out.count("  - B only: WriteThenReadReport") == 1, out
+    code, out, _ = _main(capsys, "report", copy / "0", "--check")
+    assert code == 1 and "WriteThenReadReport: test listed 2 times" in out
+
+
+def _no_samples(data):
+    test = data["tests"][0]
+    test.update(samples=0, strides=0, samples_per_s=0.0, outcomes=[])
+
+
+def test_a_test_without_samples_on_both_sides_is_inconclusive_and_on_one_side_differs(sweep_dir, copy, capsys):
+    _doctor(copy / "0" / "result.json", _no_samples)
+    code, out, _ = _main(capsys, "compare", copy / "0", copy / "0")
+    assert code == 3, out
+    assert "  - WriteThenReadReport inconclusive: no outcome on either side (0 against 0 samples)" in out
+    code, out, _ = _main(capsys, "compare", sweep_dir / "0", copy / "0")
+    assert code == 1 and out.count("WriteThenReadReport took no samples") == 1, out
+
+
 def test_compare_of_mixed_trees_compares_balance_and_stress_runs_alike(copy, capsys):
     job(copy / "balance", fixture(SCHEMA3))
     code, out, _ = _main(capsys, "compare", copy, copy)
@@ -285,6 +309,25 @@ def test_replay_refuses_a_recorded_target_that_names_code_before_running_anythin
     code, out, err = _main(capsys, "replay", stress_run, "--repeats", "3", "--out", tmp_path / "replays")
     assert code == 2 and out == "" and "--repeats: " in err and "not repeats" in err
     assert not (tmp_path / "replays").exists()
+
+
+@pytest.mark.parametrize("target", ["synclab.evil.py", "synclab.evil.py:Evil", "synclab.here", "synclab.here:X",
+                                    "synclab_evil", "synclab..x", "' synclab.evil.py'", "7", "[synclab.x]"])
+def test_replay_refuses_a_synclab_looking_target_that_the_loader_reads_as_a_file(stress_run, tmp_path, capsys,
+                                                                                 monkeypatch, target):
+    origin = tmp_path / "origin"
+    shutil.copytree(stress_run, origin)
+    config = origin / ".hydra" / "config.yaml"
+    config.write_text(config.read_text().replace("target: synclab.kernel.stress.idioms", f"target: {target}"))
+    planted = "open(__file__ + '.imported', 'w').close()\n"
+    (origin / "synclab.evil.py").write_text(planted)  # beside the record, where `synclab replay .` is run
+    (origin / "synclab.here").mkdir()
+    (origin / "synclab.here" / "x.py").write_text(planted)
+    monkeypatch.chdir(origin)
+    code, out, err = _main(capsys, "replay", ".", "--out", tmp_path / "replays")
+    assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert "names code to import; replay imports only synclab's own tests" in err
+    assert not list(origin.rglob("*.imported")) and not (tmp_path / "replays").exists()
 
 
 def test_replay_of_a_stress_run_runs_its_tests_again_and_compares_them(stress_run, tmp_path, capsys):

@@ -183,6 +183,35 @@ def test_fisher_exact_on_millions_of_samples_agrees_with_the_exact_sum_where_bot
     assert fisher_exact(711, 586_289, 690, 599_310) > 0.3
 
 
+def test_nothing_seen_on_either_side_is_no_evidence_of_a_reproduction():
+    empty = Counts(0, {}, (), unit="samples")
+    decision = decide(empty, empty)
+    assert decision.verdict is Verdict.INCONCLUSIVE and decision.reasons == (
+        "no outcome on either side (0 against 0 samples): nothing to tell the two apart by",)
+
+
+def test_fisher_exact_keeps_its_precision_at_the_counts_a_record_may_claim():
+    from math import comb
+
+    from synclab.reports.stats import fisher_exact
+
+    # an outcome seen 1,000 and 1,128 times in 1e16 samples a side: the exact binomial sum, 0.00589
+    n = 1128 + 1000
+    weights = [comb(n, k) for k in range(n + 1)]
+    assert fisher_exact(1000, 10**16 - 1000, 1128, 10**16 - 1128) == pytest.approx(
+        sum(w for w in weights if w <= weights[1000]) / 2**n, rel=1e-6)
+    # a rate of 1e-4 in 1.4e9 samples, against a summation of the tables at 50 digits
+    assert fisher_exact(68_118, 681_117_570, 67_697, 681_117_992) == pytest.approx(0.2532766835849, rel=1e-8)
+    # at 1e17 and 1e18 samples, where the normal approximation is exact to 1e-6: no false difference, no overflow
+    assert fisher_exact(10**14, 999 * 10**14, 99_999_983_887_445, 99_900_000_016_112_555) == pytest.approx(0.254328,
+                                                                                                         rel=1e-5)
+    assert fisher_exact(10**15, 999 * 10**15, 1_000_000_047_755_585, 998_999_999_952_244_415) == pytest.approx(
+        0.285348, rel=1e-5)
+    assert fisher_exact(5 * 10**17, 5 * 10**17, 499_999_998_310_757_366, 500_000_001_689_242_634) == pytest.approx(
+        0.0168966, rel=1e-5)
+    assert fisher_exact(2**62, 2**62, 2**62, 2**62) == 1.0 and fisher_exact(0, 2**62, 0, 2**62) == 1.0
+
+
 def test_a_stress_tests_rare_outcome_speaks_for_both_and_its_samples_are_named_as_such():
     from synclab.reports.stats import samples_to_tell_from_never
 

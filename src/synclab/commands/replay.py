@@ -225,14 +225,20 @@ OWN_TARGETS = "synclab."
 def check_target(settings: Mapping[str, Any], shown: str) -> None:
     """A recorded ``stress.target`` is replayed when it names one of synclab's own test modules;
     any other names code that replay would import, which a record from someone else must not make it do."""
+    from synclab.kernel.stress.loading import split_target
+
     stress = settings.get("stress")
     target = stress.get("target") if isinstance(stress, dict) else None
-    if target is None or (isinstance(target, str) and target.startswith(OWN_TARGETS)
-                          and "/" not in target and os.sep not in target):
+    if target is None:
         return
+    if isinstance(target, str):  # as the loader reads it: a name that is a file or directory here is loaded as one
+        where = split_target(target.strip())[0]
+        if where.startswith(OWN_TARGETS) and all(part.isidentifier() for part in where.split(".")) \
+                and not where.endswith(".py") and not os.path.lexists(where):
+            return
     raise ReplayError(f"{shown}: stress.target = {_short(target)} names code to import; replay imports only "
-                      f"synclab's own tests ({OWN_TARGETS}*) from a record: --allow-external-code replays your "
-                      "own runs' tests")
+                      f"synclab's own tests from a record, by module name ({OWN_TARGETS}MODULE[:Class], never a file "
+                      "or directory): --allow-external-code replays your own runs' tests")
 
 
 def plan(args: argparse.Namespace, root: Path, rows: Sequence[Union[Row, StressJob]], label: str) -> List[Job]:

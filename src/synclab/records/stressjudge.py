@@ -176,6 +176,9 @@ def judge_stress(data: Any) -> StressJudgement:
         raise Unusable(f"malformed {RESULT}: more than {MAX_TESTS} tests")
     problems: List[str] = []
     judged = tuple(_judge_test(test, index, problems) for index, test in enumerate(tests))
+    names = [test.test for test in judged]
+    problems.extend(f"{name}: test listed {names.count(name)} times" for name in dict.fromkeys(names)
+                    if names.count(name) > 1)
     states = [test.gil_enabled for test in judged]
     enabled = gil_at_any_point(states)
     record = data.get("gil")

@@ -78,22 +78,67 @@ def fisher_exact(a: int, b: int, c: int, d: int) -> float:
     return min(1.0, sum(w for w in weights.values() if w <= observed) / total)
 
 
-def _log_comb(n: int, k: int) -> float:
-    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+_STIRLING = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680, 1 / 1188)
+
+
+def _stirlerr(n: float) -> float:
+    """log(n!) - log(sqrt(2 pi n) (n/e)^n): small for any n, so counts of 1e18 keep their precision
+    where lgamma's own (hundreds of units in the last place of 1e19) would swamp a table's odds."""
+    if n <= 15:
+        return math.lgamma(n + 1) - (n + 0.5) * math.log(n) + n - 0.5 * math.log(2 * math.pi)
+    square, term, total = 1 / (n * n), 1 / n, 0.0
+    for coefficient in _STIRLING:
+        total += coefficient * term
+        term *= square
+    return total
+
+
+def _bd0(x: float, mean: float) -> float:
+    """x log(x / mean) + mean - x, precise when x is close to mean (Loader's deviance term)."""
+    if abs(x - mean) < 0.1 * (x + mean):
+        v = (x - mean) / (x + mean)
+        total, power = (x - mean) * v, 2 * x * v
+        for j in range(3, 1000, 2):
+            power *= v * v
+            before, total = total, total + power / j
+            if total == before:
+                break
+        return total
+    return x * math.log(x / mean) + mean - x
+
+
+def _log_binom_pmf(x: int, n: int, p: float, q: float) -> float:
+    """log P(Binomial(n, p) = x), q = 1 - p given apart, to the relative precision of its terms."""
+    if x == 0:
+        return 0.0 if n == 0 else -_bd0(n, n * q) - n * p if p < 0.1 else n * math.log(q)
+    if x == n:
+        return -_bd0(n, n * p) - n * q if q < 0.1 else n * math.log(p)
+    core = _stirlerr(n) - _stirlerr(x) - _stirlerr(n - x) - _bd0(x, n * p) - _bd0(n - x, n * q)
+    return core - 0.5 * (math.log(2 * math.pi) + math.log(x) + math.log1p(-x / n))
 
 
 def _fisher_large(a: int, b: int, c: int, d: int) -> float:
     """Fisher's p-value of a large table: the hypergeometric probabilities are unimodal, so the
     tables no more likely than the observed one are two tails, found by bisection on each side of
-    the mode and summed outward from their inner ends until a term no longer changes the sum."""
+    the mode and summed outward from their inner ends until a term no longer changes the sum.
+
+    Each probability is a ratio of binomial ones (Loader's saddle-point form), never a difference
+    of log-factorials, so it keeps its precision at 1e18 samples. A tail of more than _TERMS
+    tables (a spread that wide is smooth) is summed at a stride, each term standing for the
+    tables around it, within about (stride / spread)^2 of the whole sum."""
     row1, row2, col1 = a + b, c + d, a + c
+    total_n = row1 + row2
     low, high = max(0, col1 - row2), min(row1, col1)
-    log_total = _log_comb(row1 + row2, col1)
+    if low == high:
+        return 1.0
+    share = col1 / total_n
+    rest = (total_n - col1) / total_n
+    log_total = _log_binom_pmf(col1, total_n, share, rest)
 
     def log_p(x: int) -> float:
-        return _log_comb(row1, x) + _log_comb(row2, col1 - x) - log_total
+        return _log_binom_pmf(x, row1, share, rest) + _log_binom_pmf(col1 - x, row2, share, rest) - log_total
 
-    mode = min(max((col1 + 1) * (row1 + 1) // (row1 + row2 + 2), low), high)
+    mode = min(max((col1 + 1) * (row1 + 1) // (total_n + 2), low), high)
     limit = log_p(a) + math.log1p(_RELATIVE)
     if log_p(mode) <= limit:
         return 1.0  # the observed table is as likely as the likeliest one
@@ -106,14 +151,26 @@ def _fisher_large(a: int, b: int, c: int, d: int) -> float:
     while right_hi - right_lo > 1:
         middle = (right_lo + right_hi) // 2
         right_lo, right_hi = (right_lo, middle) if log_p(middle) <= limit else (middle, right_hi)
+    spread = math.sqrt(max(1.0, row1 * row2 * share * rest / total_n))  # the hypergeometric's deviation
+    stride = 2 * int(spread * 20 / _TERMS) + 1  # odd: a block of tables has one at its middle
     total = 0.0
     for start, stop, step in ((left_lo, low - 1, -1), (right_hi, high + 1, 1)):
-        for x in range(start, stop, step):
-            term = math.exp(log_p(x))
-            total += term
-            if term <= total * 1e-17:
+        if (stop - start) * step <= 0:
+            continue
+        # the first table counts for itself; each block of stride tables outward from it, the
+        # block's middle one times its size (the midpoint rule, exact for stride 1)
+        tail = math.exp(log_p(start))
+        for x in range(start + step, stop, step * stride):
+            size = min(stride, abs(stop - x))
+            term = math.exp(log_p(x + step * (size // 2))) * size
+            tail += term
+            if term <= tail * 1e-17:
                 break
+        total += tail
     return min(1.0, total)
+
+
+_TERMS = 20_000  # tables a tail is summed over one by one; a wider one is summed at a stride
 
 
 # ---------------------------------------------------------------- intervals and power

@@ -73,20 +73,23 @@ def _short(test: str) -> str:
 
 def compare_stress(job: str, a: StressJob, b: StressJob, labels: Tuple[str, str], names: Tuple[str, str] = ("A", "B"),
                    alpha: float = ALPHA, env_differences: Sequence[str] = ()) -> StressComparison:
-    """Every test the two runs share, each with its verdict; a test on one side only makes the whole differ."""
-    tests_b = {test["test"]: test for test in b.tests}
-    names_a = {test["test"] for test in a.tests}
-    compared = []
+    """Every test the two runs share, each with its verdict; a test on one side only, or that took
+    samples on one side only, makes the whole differ; one that took none on either is inconclusive."""
+    waiting: Dict[str, List[Mapping[str, Any]]] = {}  # B's tests by name, a name listed twice paired in order
+    for test in b.tests:
+        waiting.setdefault(test["test"], []).append(test)
+    compared, only = [], []
     for test in a.tests:
-        other = tests_b.get(test["test"])
-        if other is None or not test["samples"] or not other["samples"]:
+        other = waiting[test["test"]].pop(0) if waiting.get(test["test"]) else None
+        if other is None:
+            only.append(f"{names[0]} only: {_short(test['test'])}")
+            continue
+        if bool(test["samples"]) != bool(other["samples"]):  # ran on one side only
+            only.append(f"{names[0] if not test['samples'] else names[1]}: {_short(test['test'])} took no samples")
             continue
         decision = decide(counts(a, test), counts(b, other), names, alpha)
         compared.append(TestComparison(_short(test["test"]), (int(test["samples"]), int(other["samples"])), decision))
-    only = [f"{names[0]} only: {_short(test['test'])}" for test in a.tests if test["test"] not in tests_b]
-    only += [f"{names[1]} only: {_short(test['test'])}" for test in b.tests if test["test"] not in names_a]
-    only += [f"{name}: {_short(test['test'])} took no samples" for name, job_ in zip(names, (a, b))
-             for test in job_.tests if not test["samples"]]
+    only += [f"{names[1]} only: {_short(test['test'])}" for left in waiting.values() for test in left]
     return StressComparison(job, labels, tuple(compared), tuple(only), tuple(config_differences(a, b)),
                             tuple(env_differences))
 

@@ -180,6 +180,9 @@ def decide(a: Counts, b: Counts, names: Tuple[str, str] = ("A", "B"), alpha: flo
                            f"< {level:.3g}")
     if differs:
         return Decision(Verdict.DIFFERS, tuple(differs), tuple(tests), level)
+    if not tests:  # nothing seen on either side: no evidence of a change, none that one would show
+        return Decision(Verdict.INCONCLUSIVE, (f"no outcome on either side ({a.repeats} against {b.repeats} {a.unit}): "
+                                               "nothing to tell the two apart by",), (), level)
     weak = [test for test in _questions(tests) if not test.telling]
     if weak:
         reasons = []

@@ -18,7 +18,7 @@ from synclab.kernel.stress.api import StressError, StressTest, declaration
 MAX_FILES = 10_000  # files a directory target may hold
 
 
-def _split(target: str) -> Tuple[str, Optional[str]]:
+def split_target(target: str) -> Tuple[str, Optional[str]]:
     """(module or path, class name or None); a Windows drive's colon is not a separator."""
     where, sep, name = target.rpartition(":")
     if not sep or not name or "/" in name or "\\" in name or not where:
@@ -99,7 +99,7 @@ def load(target: str, pattern: Optional[str] = None) -> List[StressTest]:
     if not isinstance(target, str) or not target.strip():
         raise StressError("stress.target: names the tests to run: pkg.module:Class, path/to/file.py:Class, a file, "
                           "a module or a directory")
-    where, name = _split(target.strip())
+    where, name = split_target(target.strip())
     modules, shown = _module_of(where)
     if name is not None:
         value = getattr(modules[0], name, None)
