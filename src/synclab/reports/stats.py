@@ -62,9 +62,10 @@ _RELATIVE = 1e-7  # tables this close in probability to the observed one count a
 def fisher_exact(a: int, b: int, c: int, d: int) -> float:
     """Two-sided p-value of Fisher's exact test on the 2x2 table [[a, b], [c, d]].
 
-    Exact (counts of tables, no approximation), so it stays honest at the handful of repeats an
-    experiment often has: the p-value is the probability, with the margins fixed, of a table no
-    more likely than the one observed. Large tables are summed in log space (_fisher_large).
+    Exact for small tables (counts of tables, no approximation), so it stays honest at the handful
+    of repeats an experiment often has: the p-value is the probability, with the margins fixed, of
+    a table no more likely than the one observed. Large tables (a stress test's samples) are summed
+    in log space (_fisher_large), to a relative error far below any level a verdict tests at.
     """
     if min(a, b, c, d) < 0:
         raise ValueError(f"counts must be >= 0, got {(a, b, c, d)}")
