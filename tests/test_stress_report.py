@@ -287,6 +287,29 @@ def test_replay_refuses_a_recorded_target_that_names_code_before_running_anythin
     assert not (tmp_path / "replays").exists()
 
 
+@pytest.mark.parametrize("target, shadow", [
+    ("synclab.evil.py", "synclab.evil.py"),  # a file: it starts with synclab. but is loaded as a path
+    ("synclab.kernel.stress.idioms:LazyInit", "synclab.kernel.stress.idioms"),  # a directory the loader prefers
+])
+def test_replay_refuses_a_synclab_looking_target_that_a_file_here_would_stand_in_for(
+        stress_run, tmp_path, monkeypatch, capsys, target, shadow):
+    origin = tmp_path / "origin"
+    shutil.copytree(stress_run, origin)
+    config = origin / ".hydra" / "config.yaml"
+    config.write_text(config.read_text().replace("target: synclab.kernel.stress.idioms", f"target: {target}"))
+    here = tmp_path / "here"
+    here.mkdir()
+    if shadow.endswith(".py"):
+        (here / shadow).write_text("raise SystemExit('imported from the working directory')\n")
+    else:
+        (here / shadow).mkdir()
+    monkeypatch.chdir(here)
+    code, out, err = _main(capsys, "replay", origin, "--out", tmp_path / "replays")
+    assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert f"stress.target = '{target}' names code to import" in err
+    assert not (tmp_path / "replays").exists()
+
+
 def test_replay_of_a_stress_run_runs_its_tests_again_and_compares_them(stress_run, tmp_path, capsys):
     code, out, err = _main(capsys, "replay", stress_run, "--out", tmp_path / "replays")
     assert code == 0, out + err

@@ -222,13 +222,24 @@ def overrides_for(config: Dict[str, Any], repeats: Optional[int] = None, prefix:
 OWN_TARGETS = "synclab."
 
 
+def _own_target(target: str) -> bool:
+    """A dotted name of synclab's own module (``:Class`` allowed) that no path can stand in for: the
+    loader takes a name ending in ``.py``, or one a file or directory here bears, as that path."""
+    where, sep, name = target.rpartition(":")
+    if not sep:
+        where = target
+    elif not name.isidentifier():
+        return False
+    return (where.startswith(OWN_TARGETS) and all(part.isidentifier() for part in where.split("."))
+            and not where.endswith(".py") and not os.path.lexists(where))
+
+
 def check_target(settings: Mapping[str, Any], shown: str) -> None:
     """A recorded ``stress.target`` is replayed when it names one of synclab's own test modules;
     any other names code that replay would import, which a record from someone else must not make it do."""
     stress = settings.get("stress")
     target = stress.get("target") if isinstance(stress, dict) else None
-    if target is None or (isinstance(target, str) and target.startswith(OWN_TARGETS)
-                          and "/" not in target and os.sep not in target):
+    if target is None or (isinstance(target, str) and _own_target(target)):
         return
     raise ReplayError(f"{shown}: stress.target = {_short(target)} names code to import; replay imports only "
                       f"synclab's own tests ({OWN_TARGETS}*) from a record: --allow-external-code replays your "
