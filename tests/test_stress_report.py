@@ -284,7 +284,16 @@ def test_replay_refuses_a_recorded_target_that_names_code_before_running_anythin
     assert "stress.target = 'os:Anything' names code to import; replay imports only synclab's own tests" in err
     code, out, err = _main(capsys, "replay", stress_run, "--repeats", "3", "--out", tmp_path / "replays")
     assert code == 2 and out == "" and "--repeats: " in err and "not repeats" in err
+    assert f"{stress_run} holds a stress run, which takes samples" in err  # a run, not a sweep: no "job ."
     assert not (tmp_path / "replays").exists()
+
+
+def test_replay_help_says_what_allow_external_code_and_repeats_mean_for_stress_runs(capsys):
+    with pytest.raises(SystemExit):
+        main(["replay", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "import a recorded stress.target other than synclab's own tests" in text
+    assert "not for stress runs" in text
 
 
 @pytest.mark.parametrize("target, shadow", [

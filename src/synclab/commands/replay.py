@@ -387,7 +387,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", metavar="PATH", help="a run, a sweep, or a synclab archive of one")
     parser.add_argument("--repeats", type=int, metavar="N",
                         help="replay with N repeats instead of the recorded number (an inconclusive verdict "
-                             "says about how many would settle it)")
+                             "says about how many would settle it); not for stress runs, which take samples "
+                             "for their time budget")
     parser.add_argument("--out", metavar="DIR", default=str(DEFAULT_OUT),
                         help=f"where the replay's timestamped directory goes (default {DEFAULT_OUT})")
     parser.add_argument("--alpha", type=float, default=ALPHA,
@@ -398,8 +399,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "trusted) instead of the recorded one")
     parser.add_argument("--allow-external-code", action="store_true",
                         help="for your own archives only: also apply recorded ${...} interpolations (resolvers "
-                             "included) and run a recorded python= path that this machine's discovery does "
-                             "not find. Keys under hydra, _target_ and keys that are not synclab settings "
+                             "included), run a recorded python= path that this machine's discovery does "
+                             "not find and import a recorded stress.target other than synclab's own tests. "
+                             "Keys under hydra, _target_ and keys that are not synclab settings "
                              "are never applied, even so")
 
 
@@ -431,8 +433,10 @@ def _replay_tree(args: argparse.Namespace, root: Path, out: Path) -> int:
     if report.empty:
         raise ReplayError(f"{args.path}: no synclab runs found (no {RESULT} anywhere below it)")
     if report.stress and args.repeats is not None:  # refused before anything runs
-        raise ReplayError(f"--repeats: {args.path} holds stress runs (job {report.stress[0].path}), which take "
-                          "samples for a time budget, not repeats; replay them without --repeats")
+        first = report.stress[0].path
+        held = "a stress run, which takes" if first == "." else f"stress runs (job {first}), which take"
+        raise ReplayError(f"--repeats: {args.path} holds {held} samples for a time budget, not repeats; "
+                          "replay without --repeats")
     label = args.path.rstrip("/")
     origins: List[Union[Row, StressJob]] = [*report.rows, *report.stress]
     origins.sort(key=lambda job: _job_order(job.path))
