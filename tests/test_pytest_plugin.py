@@ -84,9 +84,10 @@ def _project(tmp_path: Path, files: Dict[str, str], ini: str = "") -> Path:
 
 
 def _pytest(where: Path, *args: str, python: str = sys.executable,
-            env: Optional[Dict[str, str]] = None) -> "subprocess.CompletedProcess[str]":
-    # pytest-run-parallel (installed for the bench) would add its own lines and warning to every run
-    return subprocess.run([python, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:run-parallel", *args],
+            env: Optional[Dict[str, str]] = None, run_parallel: bool = False) -> "subprocess.CompletedProcess[str]":
+    # pytest-run-parallel (installed for the bench) would add its own lines to every run
+    off = [] if run_parallel else ["-p", "no:run-parallel"]
+    return subprocess.run([python, "-m", "pytest", "-p", "no:cacheprovider", *off, *args],
                           cwd=where, capture_output=True,
                           text=True, timeout=TIMEOUT_S, env=env if env is not None else _env())
 
@@ -137,6 +138,18 @@ def test_with_v_every_stress_test_shows_its_histogram(tmp_path: Path) -> None:
     summary = done.stdout.split("= synclab stress tests =", 1)[1]
     _histogram_shape(summary, "LockedIncrement", "GIL enabled")
     assert re.search(r"^  2 +[\d,]+ +100% +acceptable *$", summary, flags=re.M), summary
+
+
+def test_beside_pytest_run_parallel_a_stress_test_runs_once_without_its_warning(tmp_path: Path) -> None:
+    try:
+        importlib.metadata.version("pytest-run-parallel")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("pytest-run-parallel is not installed")
+    where = _project(tmp_path, {"test_counters.py": COUNTERS})
+    done = _pytest(where, BUDGET, "-k", "LockedIncrement", "-W", "error::UserWarning", run_parallel=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "incompatible with pytest-run-parallel" not in done.stdout + done.stderr
+    assert re.search(r"^=+ 1 passed, 2 deselected in ", done.stdout, flags=re.M), done.stdout
 
 
 def test_an_actor_that_raises_shows_its_traceback_and_a_state_that_cannot_be_built_is_one_line(

@@ -89,6 +89,14 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys,
     assert not (tmp_path / "outputs").exists()
 
 
+def test_help_names_the_options_as_the_readme_does(capsys):
+    with pytest.raises(SystemExit):
+        main(["stress", "--help"])
+    usage = " ".join(capsys.readouterr().out.split("\n\n")[0].split())
+    assert usage == ("usage: synclab stress [-h] [-k PATTERN] [--time-budget S] [--stride N] [--threads-per-actor N] "
+                     "[--switch-interval S] [--gil {enabled,disabled}] [--python VERSION_OR_PATH] [--out DIR] TARGET")
+
+
 def test_gil_disabled_on_a_build_with_the_gil_is_refused(tmp_path, monkeypatch, capsys):
     from synclab.kernel import gil
 

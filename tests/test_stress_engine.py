@@ -254,6 +254,15 @@ def test_settings_out_of_range_are_refused_before_anything_runs(settings, messag
     assert threading.active_count() == 1 or not any(t.name.startswith("synclab-actor") for t in threading.enumerate())
 
 
+def test_threads_per_actor_out_of_range_counts_the_actors_only_once_a_test_says_how_many() -> None:
+    from synclab.kernel.stress.spec import StressSpec, problems
+
+    assert problems(StressSpec("counter.py", threads_per_actor=0)) == [
+        "stress.threads_per_actor: an integer >= 1, with at most 64 threads in all, got 0"]  # no "(1 actor)" guessed
+    with pytest.raises(synclab.StressError, match=r"at most 64 threads in all \(2 actors\), got 33$"):
+        run_stress(_test(_counter()), threads_per_actor=33)
+
+
 def test_the_switch_interval_is_set_for_the_run_and_restored() -> None:
     before = sys.getswitchinterval()
     seen = []

@@ -308,6 +308,38 @@ def test_replay_refuses_a_recorded_target_that_names_code_before_running_anythin
     assert "stress.target = 'os:Anything' names code to import; replay imports only synclab's own tests" in err
     code, out, err = _main(capsys, "replay", stress_run, "--repeats", "3", "--out", tmp_path / "replays")
     assert code == 2 and out == "" and "--repeats: " in err and "not repeats" in err
+    assert f"{stress_run} holds a stress run, which takes samples" in err  # a run, not a sweep: no "job ."
+    assert not (tmp_path / "replays").exists()
+
+
+def test_replay_help_says_what_allow_external_code_and_repeats_mean_for_stress_runs(capsys):
+    with pytest.raises(SystemExit):
+        main(["replay", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "import a recorded stress.target other than synclab's own tests" in text
+    assert "not for stress runs" in text
+
+
+@pytest.mark.parametrize("target, shadow", [
+    ("synclab.evil.py", "synclab.evil.py"),  # a file: it starts with synclab. but is loaded as a path
+    ("synclab.kernel.stress.idioms:LazyInit", "synclab.kernel.stress.idioms"),  # a directory the loader prefers
+])
+def test_replay_refuses_a_synclab_looking_target_that_a_file_here_would_stand_in_for(
+        stress_run, tmp_path, monkeypatch, capsys, target, shadow):
+    origin = tmp_path / "origin"
+    shutil.copytree(stress_run, origin)
+    config = origin / ".hydra" / "config.yaml"
+    config.write_text(config.read_text().replace("target: synclab.kernel.stress.idioms", f"target: {target}"))
+    here = tmp_path / "here"
+    here.mkdir()
+    if shadow.endswith(".py"):
+        (here / shadow).write_text("raise SystemExit('imported from the working directory')\n")
+    else:
+        (here / shadow).mkdir()
+    monkeypatch.chdir(here)
+    code, out, err = _main(capsys, "replay", origin, "--out", tmp_path / "replays")
+    assert code == 2 and out == "" and len(err.splitlines()) == 1, err
+    assert f"stress.target = '{target}' names code to import" in err
     assert not (tmp_path / "replays").exists()
 
 

@@ -162,6 +162,9 @@ def _this_interpreter() -> str:
 class StressItem(pytest.Item):
     """One ``@synclab.stress`` class: run by the engine, failed by a forbidden outcome."""
 
+    # pytest-run-parallel, if installed, runs this item once, as it is: the engine starts its own threads
+    _parallel_custom_item = True
+
     def __init__(self, *, test: Any, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.test = test  # synclab.kernel.stress.api.StressTest

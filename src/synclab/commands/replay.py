@@ -222,20 +222,25 @@ def overrides_for(config: Dict[str, Any], repeats: Optional[int] = None, prefix:
 OWN_TARGETS = "synclab."
 
 
+def _own_target(target: str) -> bool:
+    """A dotted name of synclab's own module (``:Class`` allowed) that no path can stand in for: the
+    loader takes a name ending in ``.py``, or one a file or directory here bears, as that path."""
+    where, sep, name = target.rpartition(":")
+    if not sep:
+        where = target
+    elif not name.isidentifier():
+        return False
+    return (where.startswith(OWN_TARGETS) and all(part.isidentifier() for part in where.split("."))
+            and not where.endswith(".py") and not os.path.lexists(where))
+
+
 def check_target(settings: Mapping[str, Any], shown: str) -> None:
     """A recorded ``stress.target`` is replayed when it names one of synclab's own test modules;
     any other names code that replay would import, which a record from someone else must not make it do."""
-    from synclab.kernel.stress.loading import split_target
-
     stress = settings.get("stress")
     target = stress.get("target") if isinstance(stress, dict) else None
-    if target is None:
+    if target is None or (isinstance(target, str) and _own_target(target)):
         return
-    if isinstance(target, str):  # as the loader reads it: a name that is a file or directory here is loaded as one
-        where = split_target(target.strip())[0]
-        if where.startswith(OWN_TARGETS) and all(part.isidentifier() for part in where.split(".")) \
-                and not where.endswith(".py") and not os.path.lexists(where):
-            return
     raise ReplayError(f"{shown}: stress.target = {_short(target)} names code to import; replay imports only "
                       f"synclab's own tests from a record, by module name ({OWN_TARGETS}MODULE[:Class], never a file "
                       "or directory): --allow-external-code replays your own runs' tests")
@@ -382,7 +387,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", metavar="PATH", help="a run, a sweep, or a synclab archive of one")
     parser.add_argument("--repeats", type=int, metavar="N",
                         help="replay with N repeats instead of the recorded number (an inconclusive verdict "
-                             "says about how many would settle it)")
+                             "says about how many would settle it); not for stress runs, which take samples "
+                             "for their time budget")
     parser.add_argument("--out", metavar="DIR", default=str(DEFAULT_OUT),
                         help=f"where the replay's timestamped directory goes (default {DEFAULT_OUT})")
     parser.add_argument("--alpha", type=float, default=ALPHA,
@@ -393,8 +399,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "trusted) instead of the recorded one")
     parser.add_argument("--allow-external-code", action="store_true",
                         help="for your own archives only: also apply recorded ${...} interpolations (resolvers "
-                             "included) and run a recorded python= path that this machine's discovery does "
-                             "not find. Keys under hydra, _target_ and keys that are not synclab settings "
+                             "included), run a recorded python= path that this machine's discovery does "
+                             "not find and import a recorded stress.target other than synclab's own tests. "
+                             "Keys under hydra, _target_ and keys that are not synclab settings "
                              "are never applied, even so")
 
 
@@ -426,8 +433,10 @@ def _replay_tree(args: argparse.Namespace, root: Path, out: Path) -> int:
     if report.empty:
         raise ReplayError(f"{args.path}: no synclab runs found (no {RESULT} anywhere below it)")
     if report.stress and args.repeats is not None:  # refused before anything runs
-        raise ReplayError(f"--repeats: {args.path} holds stress runs (job {report.stress[0].path}), which take "
-                          "samples for a time budget, not repeats; replay them without --repeats")
+        first = report.stress[0].path
+        held = "a stress run, which takes" if first == "." else f"stress runs (job {first}), which take"
+        raise ReplayError(f"--repeats: {args.path} holds {held} samples for a time budget, not repeats; "
+                          "replay without --repeats")
     label = args.path.rstrip("/")
     origins: List[Union[Row, StressJob]] = [*report.rows, *report.stress]
     origins.sort(key=lambda job: _job_order(job.path))

@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-k", dest="pattern", metavar="PATTERN", help="only tests whose class name contains PATTERN")
     parser.add_argument("--time-budget", dest="time_budget_s", type=float, default=DEFAULT_TIME_BUDGET_S, metavar="S",
                         help=f"seconds per test (default {DEFAULT_TIME_BUDGET_S:g})")
-    parser.add_argument("--stride", type=int, default=DEFAULT_STRIDE, help=f"fresh states per stride (default {DEFAULT_STRIDE})")
+    parser.add_argument("--stride", type=int, default=DEFAULT_STRIDE, metavar="N", help=f"fresh states per stride (default {DEFAULT_STRIDE})")
     parser.add_argument("--threads-per-actor", type=int, default=1, metavar="N", help="threads running each actor (default 1)")
     parser.add_argument("--switch-interval", type=float, metavar="S",
                         help="sys.setswitchinterval while the actors run (default: unchanged)")

@@ -36,8 +36,9 @@ def _count(value: Any) -> bool:
     return not isinstance(value, bool) and isinstance(value, int)
 
 
-def problems(spec: StressSpec, actors: int = 1) -> "list[str]":
-    """Every setting out of range, one line each, naming the key (``stress.KEY`` as Hydra spells it)."""
+def problems(spec: StressSpec, actors: Optional[int] = None) -> "list[str]":
+    """Every setting out of range, one line each, naming the key (``stress.KEY`` as Hydra spells it);
+    ``actors``, once a test is loaded, bounds its threads in all."""
     found = []
     if not isinstance(spec.target, str) or not spec.target.strip():
         found.append("stress.target: names the tests to run: pkg.module:Class, path/to/file.py:Class, a file, "
@@ -50,9 +51,10 @@ def problems(spec: StressSpec, actors: int = 1) -> "list[str]":
     if not _count(spec.stride) or not 1 <= spec.stride <= MAX_STRIDE:
         found.append(f"stress.stride: states per stride, an integer from 1 to {MAX_STRIDE}, got {spec.stride!r}")
     if not _count(spec.threads_per_actor) or spec.threads_per_actor < 1 \
-            or actors * spec.threads_per_actor > MAX_THREADS:
-        found.append(f"stress.threads_per_actor: an integer >= 1, with at most {MAX_THREADS} threads in all "
-                     f"({actors} actor(s)), got {spec.threads_per_actor!r}")
+            or (actors or 1) * spec.threads_per_actor > MAX_THREADS:
+        counted = "" if actors is None else f" ({actors} actor{'' if actors == 1 else 's'})"
+        found.append(f"stress.threads_per_actor: an integer >= 1, with at most {MAX_THREADS} threads in all"
+                     f"{counted}, got {spec.threads_per_actor!r}")
     if spec.switch_interval is not None and (not _seconds(spec.switch_interval) or not 0 < spec.switch_interval <= 1):
         found.append(f"switch_interval: seconds, > 0 and <= 1, or null, got {spec.switch_interval!r}")
     if spec.gil is not None and spec.gil not in GIL_SETTINGS:
