@@ -40,7 +40,8 @@ COUNTERS = LOCKED + textwrap.dedent('''
             return 1
 ''')
 
-BROKEN = textwrap.dedent('''
+# A test whose actor raises on every third state (its module's own count), then one whose state cannot be built.
+EVERY_THIRD_RAISES = textwrap.dedent('''
     import itertools
 
     import synclab
@@ -57,6 +58,8 @@ BROKEN = textwrap.dedent('''
             if self.n % 3 == 0:
                 raise RuntimeError(f"state {self.n} is a multiple of 3")
             return "ok"
+''')
+BROKEN = EVERY_THIRD_RAISES + textwrap.dedent('''
 
 
     @synclab.stress(outcomes={"1": synclab.ACCEPTABLE})

@@ -6,55 +6,15 @@ for one that fails. Only the counts differ, the samples being whatever each run'
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 from typing import List, Tuple
 
-from test_pytest_plugin import _project, _pytest
+from test_pytest_plugin import EVERY_THIRD_RAISES, _project, _pytest
+from test_stress_engine import LOCKED
 
 BUDGET = "0.1"
 ROW = re.compile(r"  (\S+) +([\d,]+) +(\d+(?:\.\d+)?%) +(acceptable|interesting|forbidden) *(.*)")
-TESTS = textwrap.dedent('''
-    import itertools
-    import threading
-
-    import synclab
-
-    numbers = itertools.count(1)
-
-
-    @synclab.stress(outcomes={"2": synclab.ACCEPTABLE, "1": synclab.INTERESTING("lost update")})
-    class LockedIncrement:
-        """Both actors add one under one lock."""
-        lock = threading.Lock()
-
-        def __init__(self):
-            self.x = 0
-
-        def actor1(self):
-            with self.lock:
-                self.x += 1
-
-        def actor2(self):
-            with self.lock:
-                self.x += 1
-
-        def arbiter(self):
-            return self.x
-
-
-    @synclab.stress(outcomes={"ok": synclab.ACCEPTABLE})
-    class EveryThirdRaises:
-        """Every third state makes the actor raise."""
-
-        def __init__(self):
-            self.n = next(numbers)
-
-        def actor1(self):
-            if self.n % 3 == 0:
-                raise RuntimeError(f"state {self.n} is a multiple of 3")
-            return "ok"
-''')
+TESTS = LOCKED + EVERY_THIRD_RAISES  # a test that passes, one that fails
 Shape = Tuple[str, List[Tuple[str, str, str]], str]
 
 
